@@ -1,0 +1,267 @@
+// GEMM driver: the five loops of BLIS around a register-tiled micro-kernel.
+//
+//   for jc in N step NC:                 B panel  (KC x NC) packed once, shared   -> L3
+//     for pc in K step KC:
+//       pack B(pc:pc+KC, jc:jc+NC)       (threads pack disjoint NR-wide micro-panels)
+//       for each task (ic, j-range):     A block  (MC x KC) packed per thread     -> L2
+//         for jr in j-range step NR:     B micro-panel (KC x NR) reused across ir -> L1
+//           for ir in MC step MR:        micro-kernel: MR x NR tile in registers
+//
+// Portable code: the only ISA-specific part is the micro-kernel, picked at run time
+// from the SIMD path (csrc/common/cpu_features.cpp).
+#include "cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/cpu_features.h"
+#include "common/error.h"
+#include "common/threads.h"
+#include "cpu/gemm_kernels.h"
+
+namespace fastlayers {
+namespace {
+
+using gemm_detail::KernelInfo;
+
+const KernelInfo& active_kernel() {
+#if FL_HAVE_X86_SIMD
+  switch (simd_path()) {
+    case SimdPath::kAvx512:
+      return gemm_detail::kernel_avx512();
+    case SimdPath::kAvx2:
+      return gemm_detail::kernel_avx2();
+    case SimdPath::kScalar:
+      break;
+  }
+#endif
+  return gemm_detail::kernel_scalar();
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// A grow-only, 64-byte aligned scratch buffer per calling thread, so that steady-state
+// calls allocate nothing (a fresh malloc of this size would be an mmap and page faults
+// on every call).
+class ScratchBuffer {
+ public:
+  ~ScratchBuffer() { std::free(data_); }
+  float* get(size_t count) {
+    if (count > capacity_) {
+      std::free(data_);
+      const size_t bytes = round_up(static_cast<int64_t>(count * sizeof(float)), 64);
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (data_ == nullptr) throw std::bad_alloc();
+      capacity_ = count;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+float* a_scratch(size_t count) {
+  thread_local ScratchBuffer buf;
+  return buf.get(count);
+}
+float* b_scratch(size_t count) {
+  thread_local ScratchBuffer buf;
+  return buf.get(count);
+}
+
+// Packs rows [0, mc) x columns [0, kc) of A (already offset to the block) into MR-row
+// micro-panels: dst[panel][p*MR + i] = A(panel*MR + i, p), rows past mc zero-filled.
+void pack_a(float* dst, ConstMatrixView a, int64_t mc, int64_t kc, int MR) {
+  for (int64_t ip = 0; ip < mc; ip += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+    const float* src = a.data + ip * a.rs;
+    if (a.cs == 1) {
+      // Row-major A: read each row contiguously, write with stride MR.
+      for (int i = 0; i < mr; ++i) {
+        const float* row = src + i * a.rs;
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = row[p];
+      }
+    } else if (a.rs == 1) {
+      // Column-major A (trans_a of a row-major array): MR contiguous values per column.
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * MR, src + p * a.cs, mr * sizeof(float));
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < mr; ++i) dst[p * MR + i] = src[i * a.rs + p * a.cs];
+    }
+    if (mr < MR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = mr; i < MR; ++i) dst[p * MR + i] = 0.0f;
+    }
+    dst += static_cast<int64_t>(MR) * kc;
+  }
+}
+
+// Packs one NR-column micro-panel of B (kc rows, nr <= NR valid columns) so that
+// dst[p*NR + j] = B(p, j); columns past nr are zero-filled.
+void pack_b_panel(float* dst, ConstMatrixView b, int64_t kc, int nr, int NR) {
+  if (b.cs == 1) {
+    for (int64_t p = 0; p < kc; ++p) {
+      std::memcpy(dst + p * NR, b.data + p * b.rs, nr * sizeof(float));
+      for (int j = nr; j < NR; ++j) dst[p * NR + j] = 0.0f;
+    }
+  } else {
+    // Typically trans_b: column j of B is contiguous (b.rs == 1).
+    for (int j = 0; j < nr; ++j) {
+      const float* col = b.data + j * b.cs;
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = col[p * b.rs];
+    }
+    if (nr < NR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = nr; j < NR; ++j) dst[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// C <- beta * C for the cases with no product to add (k == 0 or alpha == 0).
+void scale_c(MatrixView c, int64_t m, int64_t n, float beta) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* row = c.data + i * c.rs;
+    if (beta == 0.0f) {
+      for (int64_t j = 0; j < n; ++j) row[j * c.cs] = 0.0f;
+    } else if (beta != 1.0f) {
+      for (int64_t j = 0; j < n; ++j) row[j * c.cs] *= beta;
+    }
+  }
+}
+
+// Fraction of the computed tile columns that are real when n columns are padded to NR.
+double column_efficiency(int64_t n, int NR) {
+  return static_cast<double>(n) / static_cast<double>(round_up(n, NR));
+}
+
+// Below this many flops a GEMM runs on one thread: waking the OpenMP team costs more
+// than it saves.
+constexpr double kMinFlopsPerThread = 1.0e6;
+
+}  // namespace
+
+void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& shape,
+          float alpha, float beta, int nthreads) {
+  int64_t m = shape.m, n = shape.n;
+  const int64_t k = shape.k;
+  FL_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm: negative size (m=", m, ", n=", n, ", k=", k, ")");
+  FL_CHECK(nthreads >= 1, "gemm: nthreads must be >= 1, got ", nthreads);
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    scale_c(c, m, n, beta);
+    return;
+  }
+
+  const KernelInfo& kern = active_kernel();
+  const int MR = kern.mr, NR = kern.nr;
+
+  // Edge rows cost nothing (the micro-kernel is instantiated per row count) but edge
+  // columns are padded to NR. When that wastes much, compute C^T = B^T A^T instead:
+  // swapping the roles is only a swap of strides.
+  if (column_efficiency(n, NR) < 0.75 && column_efficiency(m, NR) > column_efficiency(n, NR)) {
+    std::swap(m, n);
+    const ConstMatrixView at{b.data, b.cs, b.rs};
+    const ConstMatrixView bt{a.data, a.cs, a.rs};
+    a = at;
+    b = bt;
+    c = MatrixView{c.data, c.cs, c.rs};
+  }
+
+  // Block sizes: split K and N evenly into blocks no larger than KC / NC, so that a
+  // remainder never produces a sliver of a block.
+  const int64_t kc_blocks = ceil_div(k, kern.kc);
+  const int64_t kc_max = ceil_div(k, kc_blocks);
+  const int64_t nc_max = std::min<int64_t>(round_up(n, NR), kern.nc);
+
+  // Threads: by flops, then by the work available.
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  int nt = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
+
+  // Parallel tasks are (A block, column range) pairs. Rows are split first so that
+  // each A block is packed by exactly one thread: the number of MC blocks is made a
+  // multiple of the thread count. When M has too few MR-row panels for that, the
+  // B panel's columns are split instead.
+  int64_t mc, n_ic, n_jr_chunks;
+  if (ceil_div(m, MR) >= nt) {
+    const int64_t groups = ceil_div(m, static_cast<int64_t>(kern.mc) * nt);
+    mc = round_up(ceil_div(m, groups * nt), MR);
+    n_ic = ceil_div(m, mc);
+    n_jr_chunks = 1;
+  } else {
+    mc = round_up(m, MR);
+    n_ic = 1;
+    n_jr_chunks = nt;
+  }
+  const int64_t n_tasks = n_ic * n_jr_chunks;
+  nt = static_cast<int>(std::min<int64_t>(nt, std::max<int64_t>(n_tasks, 1)));
+
+  // Scratch is taken before the parallel region: an allocation failure must surface as
+  // an exception in the calling thread, not inside an OpenMP region (where it aborts).
+  const size_t a_block = static_cast<size_t>(mc) * kc_max;
+  float* bpack = b_scratch(static_cast<size_t>(kc_max) * nc_max);
+  float* apack_all = a_scratch(a_block * nt);
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    float* apack = apack_all + a_block * omp_get_thread_num();
+    for (int64_t jc = 0; jc < n; jc += nc_max) {
+      const int64_t nc = std::min(nc_max, n - jc);
+      const int64_t n_panels = ceil_div(nc, NR);
+      for (int64_t pc = 0; pc < k; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, k - pc);
+        const float beta_eff = pc == 0 ? beta : 1.0f;
+
+#pragma omp for schedule(static)
+        for (int64_t jp = 0; jp < n_panels; ++jp) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+          const ConstMatrixView src{b.data + pc * b.rs + (jc + jp * NR) * b.cs, b.rs, b.cs};
+          pack_b_panel(bpack + jp * NR * kc, src, kc, nr, NR);
+        }  // implicit barrier: the B panel is complete before anyone uses it
+
+        int64_t packed_ic = -1;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_tasks; ++t) {
+          const int64_t ic = (t / n_jr_chunks) * mc;
+          const int64_t chunk = t % n_jr_chunks;
+          const int64_t mcur = std::min(mc, m - ic);
+          if (ic != packed_ic) {
+            const ConstMatrixView src{a.data + ic * a.rs + pc * a.cs, a.rs, a.cs};
+            pack_a(apack, src, mcur, kc, MR);
+            packed_ic = ic;
+          }
+          // This task's share of the panel's micro-panels.
+          const int64_t p0 = n_panels * chunk / n_jr_chunks;
+          const int64_t p1 = n_panels * (chunk + 1) / n_jr_chunks;
+          for (int64_t jp = p0; jp < p1; ++jp) {
+            const int64_t jr = jp * NR;
+            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+            const float* bp = bpack + jr * kc;
+            for (int64_t ir = 0; ir < mcur; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, mcur - ir));
+              float* cp = c.data + (ic + ir) * c.rs + (jc + jr) * c.cs;
+              kern.micro(kc, apack + ir * kc, bp, cp, c.rs, c.cs, mr, nr, alpha, beta_eff);
+            }
+          }
+        }  // implicit barrier: nobody repacks B while others still read it
+      }
+    }
+  }
+}
+
+void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& shape,
+          float alpha, float beta) {
+  gemm(c, a, b, shape, alpha, beta, get_num_threads());
+}
+
+GemmBlocking gemm_blocking() {
+  const KernelInfo& k = active_kernel();
+  return GemmBlocking{k.isa, k.mr, k.nr, k.kc, k.mc, k.nc};
+}
+
+}  // namespace fastlayers

@@ -1,0 +1,57 @@
+// Internal interface between the GEMM driver (gemm.cpp, portable code) and the
+// register-tiled micro-kernels, one translation unit per instruction set
+// (gemm_avx512.cpp, gemm_avx2.cpp, gemm_scalar.cpp), each compiled with its own flags.
+//
+// Packed layouts the micro-kernel reads (both 64-byte aligned, zero-padded):
+//   A micro-panel: kc columns of MR values:  a[p*MR + i] = A(i, p)   (i < MR)
+//   B micro-panel: kc rows of NR values:     b[p*NR + j] = B(p, j)   (j < NR)
+#pragma once
+
+#include <cstdint>
+
+namespace fastlayers {
+namespace gemm_detail {
+
+// Computes the MR x NR product of one A and one B micro-panel and writes its top-left
+// m x n corner:  C(i, j) <- alpha * acc(i, j) + beta * C(i, j); C is not read when
+// beta == 0. m <= MR and n <= NR; rows beyond m and columns beyond n are never touched.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c,
+                             int64_t rs_c, int64_t cs_c, int m, int n, float alpha,
+                             float beta);
+
+// One instruction set's micro-kernel with the block sizes tuned for it:
+//   MR x NR  register tile (accumulators held in vector registers)
+//   KC       depth of a packed panel: an NR-wide B micro-panel (KC x NR) stays in L1
+//   MC       rows of the packed A block (MC x KC), sized for L2
+//   NC       columns of the packed B panel (KC x NC), sized for L3
+struct KernelInfo {
+  const char* isa;
+  int mr, nr, kc, mc, nc;
+  MicroKernel micro;
+};
+
+const KernelInfo& kernel_scalar();
+#if FL_HAVE_X86_SIMD
+const KernelInfo& kernel_avx2();
+const KernelInfo& kernel_avx512();
+#endif
+
+// Writes an m x n tile held in a dense MR x NR buffer (row stride ld) to C with any
+// strides, applying alpha and beta. Shared by the micro-kernels for edge tiles and
+// for C views whose columns are not contiguous. `static`: every ISA translation unit
+// gets its own copy, so the linker can never hand AVX-512 code to the scalar path.
+static inline void store_tile_generic(const float* tile, int ld, float* c, int64_t rs_c,
+                               int64_t cs_c, int m, int n, float alpha, float beta) {
+  for (int i = 0; i < m; ++i) {
+    float* row = c + i * rs_c;
+    const float* t = tile + i * ld;
+    if (beta == 0.0f) {
+      for (int j = 0; j < n; ++j) row[j * cs_c] = alpha * t[j];
+    } else {
+      for (int j = 0; j < n; ++j) row[j * cs_c] = alpha * t[j] + beta * row[j * cs_c];
+    }
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace fastlayers

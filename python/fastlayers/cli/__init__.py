@@ -1,0 +1,1 @@
+"""The `fastlayers` command line."""

@@ -1,0 +1,84 @@
+"""Argument validation shared by every op at the Python boundary.
+
+Policy (the same for every op):
+- Arrays must be ``numpy.ndarray`` of dtype float32. Other dtypes are refused with a
+  TypeError rather than converted: a silent float64 -> float32 copy would hide both a
+  precision change and a full extra pass over memory. Convert with ``x.astype(np.float32)``.
+- Inputs may be any strided view (transposed, sliced, negative strides); an op either
+  reads the strides directly or makes one contiguous copy. Outputs passed as ``out=``
+  must be C-contiguous, writeable, of the exact shape and dtype.
+- Messages name the argument and give the expected and the actual value.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+BACKENDS = ("cpu", "reference")
+
+
+def is_gpu_array(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+
+
+def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
+    """A float32 ndarray of the given rank, or a TypeError/ValueError naming ``name``."""
+    if not isinstance(x, np.ndarray):
+        if is_gpu_array(x):
+            raise TypeError(
+                f"{name}: GPU arrays are not supported yet by this build of fastlayers; "
+                f"pass a numpy.ndarray"
+            )
+        raise TypeError(f"{name}: expected a numpy.ndarray of dtype float32, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise TypeError(
+            f"{name}: expected dtype float32, got {x.dtype} (convert with {name}.astype(np.float32))"
+        )
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got {x.ndim}-D with shape {x.shape}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise ValueError(f"{name}: expected at least {min_ndim} dimensions, got shape {x.shape}")
+    return x
+
+
+def readable_strides(x: np.ndarray) -> np.ndarray:
+    """x itself when its strides are whole float32 elements, else a C-contiguous copy."""
+    if all(s % x.itemsize == 0 for s in x.strides):
+        return x
+    return np.ascontiguousarray(x)
+
+
+def check_out(out, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate an ``out=`` array: float32 ndarray, exact shape, C-contiguous, writeable."""
+    out = check_array(out, name)
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array (got strides {out.strides})")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    return out
+
+
+def check_scalar(x, name: str) -> float:
+    """A real, finite-or-not Python/NumPy number as a float."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
+    return float(x)
+
+
+def check_flag(x, name: str) -> bool:
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(x).__name__}")
+    return bool(x)
+
+
+def check_backend(backend) -> str:
+    """Resolve ``backend``: None means the arrays' own device (the CPU for NumPy)."""
+    if backend is None:
+        return "cpu"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS} or None, got {backend!r}")
+    return backend
