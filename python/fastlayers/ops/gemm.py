@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["gemm", "matmul"]
+
 from fastlayers import _cpu
 from fastlayers import reference as _ref
 from fastlayers.ops._checks import (

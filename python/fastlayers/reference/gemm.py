@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["gemm", "matmul"]
+
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """C = alpha * op(A) @ op(B) + beta * C, with op(X) = X.T when trans_x else X.
