@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 
 #include "common/cpu_features.h"
 #include "common/error.h"
@@ -73,54 +72,6 @@ float* a_scratch(size_t count) {
 float* b_scratch(size_t count) {
   thread_local ScratchBuffer buf;
   return buf.get(count);
-}
-
-// Packs rows [0, mc) x columns [0, kc) of A (already offset to the block) into MR-row
-// micro-panels: dst[panel][p*MR + i] = A(panel*MR + i, p), rows past mc zero-filled.
-void pack_a(float* dst, ConstMatrixView a, int64_t mc, int64_t kc, int MR) {
-  for (int64_t ip = 0; ip < mc; ip += MR) {
-    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ip));
-    const float* src = a.data + ip * a.rs;
-    if (a.cs == 1) {
-      // Row-major A: read each row contiguously, write with stride MR.
-      for (int i = 0; i < mr; ++i) {
-        const float* row = src + i * a.rs;
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = row[p];
-      }
-    } else if (a.rs == 1) {
-      // Column-major A (trans_a of a row-major array): MR contiguous values per column.
-      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * MR, src + p * a.cs, mr * sizeof(float));
-    } else {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int i = 0; i < mr; ++i) dst[p * MR + i] = src[i * a.rs + p * a.cs];
-    }
-    if (mr < MR) {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int i = mr; i < MR; ++i) dst[p * MR + i] = 0.0f;
-    }
-    dst += static_cast<int64_t>(MR) * kc;
-  }
-}
-
-// Packs one NR-column micro-panel of B (kc rows, nr <= NR valid columns) so that
-// dst[p*NR + j] = B(p, j); columns past nr are zero-filled.
-void pack_b_panel(float* dst, ConstMatrixView b, int64_t kc, int nr, int NR) {
-  if (b.cs == 1) {
-    for (int64_t p = 0; p < kc; ++p) {
-      std::memcpy(dst + p * NR, b.data + p * b.rs, nr * sizeof(float));
-      for (int j = nr; j < NR; ++j) dst[p * NR + j] = 0.0f;
-    }
-  } else {
-    // Typically trans_b: column j of B is contiguous (b.rs == 1).
-    for (int j = 0; j < nr; ++j) {
-      const float* col = b.data + j * b.cs;
-      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = col[p * b.rs];
-    }
-    if (nr < NR) {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = nr; j < NR; ++j) dst[p * NR + j] = 0.0f;
-    }
-  }
 }
 
 // C <- beta * C for the cases with no product to add (k == 0 or alpha == 0).
@@ -220,8 +171,8 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
 #pragma omp for schedule(static)
         for (int64_t jp = 0; jp < n_panels; ++jp) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
-          const ConstMatrixView src{b.data + pc * b.rs + (jc + jp * NR) * b.cs, b.rs, b.cs};
-          pack_b_panel(bpack + jp * NR * kc, src, kc, nr, NR);
+          kern.pack_b(bpack + jp * NR * kc, b.data + pc * b.rs + (jc + jp * NR) * b.cs, b.rs, b.cs,
+                      kc, nr);
         }  // implicit barrier: the B panel is complete before anyone uses it
 
         int64_t packed_ic = -1;
@@ -231,8 +182,7 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
           const int64_t chunk = t % n_jr_chunks;
           const int64_t mcur = std::min(mc, m - ic);
           if (ic != packed_ic) {
-            const ConstMatrixView src{a.data + ic * a.rs + pc * a.cs, a.rs, a.cs};
-            pack_a(apack, src, mcur, kc, MR);
+            kern.pack_a(apack, a.data + ic * a.rs + pc * a.cs, a.rs, a.cs, mcur, kc);
             packed_ic = ic;
           }
           // This task's share of the panel's micro-panels.

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "cpu/gemm_kernels.h"
+#include "cpu/gemm_pack.h"
 
 namespace fastlayers {
 namespace gemm_detail {
@@ -96,7 +97,7 @@ void micro_dispatch(int64_t kc, const float* a, const float* b, float* c, int64_
 const KernelInfo& kernel_avx512() {
   // KC: a 32-wide B micro-panel of 256 rows is 32 KiB, streamed through L1 while the
   // 14-row A micro-panels (14 KiB each) come from the MC x KC block in L2.
-  static const KernelInfo info{"avx512", MR, NR, 256, 224, 4096, &micro_dispatch};
+  static const KernelInfo info{"avx512", MR, NR, 256, 224, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>};
   return info;
 }
 

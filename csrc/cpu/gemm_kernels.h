@@ -19,7 +19,12 @@ using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* 
                              int64_t rs_c, int64_t cs_c, int m, int n, float alpha,
                              float beta);
 
-// One instruction set's micro-kernel with the block sizes tuned for it:
+// Packs rows [0, mc) x columns [0, kc) of A(i, p) = a[i*rs + p*cs] into MR-row panels.
+using PackA = void (*)(float* dst, const float* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc);
+// Packs one NR-column micro-panel of B(p, j) = b[p*rs + j*cs]: kc rows, nr valid columns.
+using PackB = void (*)(float* dst, const float* b, int64_t rs, int64_t cs, int64_t kc, int nr);
+
+// One instruction set's micro-kernel and packing routines with the block sizes tuned for it:
 //   MR x NR  register tile (accumulators held in vector registers)
 //   KC       depth of a packed panel: an NR-wide B micro-panel (KC x NR) stays in L1
 //   MC       rows of the packed A block (MC x KC), sized for L2
@@ -28,6 +33,8 @@ struct KernelInfo {
   const char* isa;
   int mr, nr, kc, mc, nc;
   MicroKernel micro;
+  PackA pack_a;
+  PackB pack_b;
 };
 
 const KernelInfo& kernel_scalar();

@@ -1,6 +1,7 @@
 // Portable GEMM micro-kernel for CPUs without AVX2+FMA: a 4 x 16 tile of plain C++
 // that the compiler vectorises for the baseline instruction set (SSE2 on x86-64).
 #include "cpu/gemm_kernels.h"
+#include "cpu/gemm_pack.h"
 
 namespace fastlayers {
 namespace gemm_detail {
@@ -26,7 +27,7 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
 }  // namespace
 
 const KernelInfo& kernel_scalar() {
-  static const KernelInfo info{"scalar", MR, NR, 256, 128, 4096, &micro_kernel};
+  static const KernelInfo info{"scalar", MR, NR, 256, 128, 4096, &micro_kernel, &pack_a_impl<MR>, &pack_b_impl<NR>};
   return info;
 }
 

@@ -45,9 +45,10 @@ def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None =
 
 def readable_strides(x: np.ndarray) -> np.ndarray:
     """x itself when its strides are whole float32 elements, else a C-contiguous copy."""
-    if all(s % x.itemsize == 0 for s in x.strides):
-        return x
-    return np.ascontiguousarray(x)
+    for s in x.strides:
+        if s % 4:
+            return np.ascontiguousarray(x)
+    return x
 
 
 def check_out(out, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -63,13 +64,17 @@ def check_out(out, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def check_scalar(x, name: str) -> float:
-    """A real, finite-or-not Python/NumPy number as a float."""
+    """A real Python/NumPy number (not a bool) as a float."""
+    if type(x) is float or type(x) is int:  # the common case, without the ABC check
+        return float(x)
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
     return float(x)
 
 
 def check_flag(x, name: str) -> bool:
+    if x is True or x is False:
+        return x
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(x).__name__}")
     return bool(x)

@@ -51,17 +51,16 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
         out = np.empty((m, n), dtype=np.float32)
     else:
         out = check_out(out, "out", (m, n))
+        # The kernel writes C while it still reads A and B: inputs that share memory
+        # with out are copied first.
+        if np.may_share_memory(a, out):
+            a = a.copy()
+        if np.may_share_memory(b, out):
+            b = b.copy()
 
     if backend == "reference":
         out[...] = _ref.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
         return out
-
-    # The kernel writes C while it still reads A and B: inputs that share memory with
-    # out are copied first.
-    if np.may_share_memory(a, out):
-        a = a.copy()
-    if np.may_share_memory(b, out):
-        b = b.copy()
     _cpu.gemm(out, readable_strides(a), readable_strides(b), trans_a, trans_b, alpha, beta)
     return out
 
