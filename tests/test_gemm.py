@@ -285,6 +285,7 @@ BAD_INPUT = [
     ("alpha_str", dict(alpha="2"), TypeError, r"^alpha: "),
     ("alpha_bool", dict(alpha=True), TypeError, r"^alpha: "),
     ("beta_complex", dict(beta=1j, out=OUT.copy()), TypeError, r"^beta: "),
+    ("alpha_huge_int", dict(alpha=10**400), ValueError, r"^alpha: .*too large"),
     ("backend_unknown", dict(backend="gpu"), ValueError, r"^backend: .*'gpu'"),
     ("backend_uppercase", dict(backend="CPU"), ValueError, r"^backend: .*'CPU'"),
 ]
@@ -297,6 +298,16 @@ def test_bad_input(overrides, exc, match, backend):
     a, b = kwargs.pop("a"), kwargs.pop("b")
     with pytest.raises(exc, match=match):
         ops.gemm(a, b, **kwargs)
+
+
+@pytest.mark.parametrize("backend", [None, "reference"])
+def test_alpha_zero_does_not_read_a_or_b(backend):
+    # BLAS: with alpha == 0 the product is not formed, so NaN/Inf in A or B cannot leak.
+    a = np.full((3, 4), np.nan, np.float32)
+    b = np.full((4, 5), np.inf, np.float32)
+    out = np.full((3, 5), 2.0, np.float32)
+    res = ops.gemm(a, b, alpha=0.0, beta=0.5, out=out, backend=backend)
+    np.testing.assert_array_equal(res, np.full((3, 5), 1.0, np.float32))
 
 
 def test_matmul_refuses_other_dtypes():

@@ -65,11 +65,12 @@ def check_out(out, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def check_scalar(x, name: str) -> float:
     """A real Python/NumPy number (not a bool) as a float."""
-    if type(x) is float or type(x) is int:  # the common case, without the ABC check
-        return float(x)
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+    if type(x) is not float and (isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real)):
         raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(f"{name}: {x} is too large for a float") from None
 
 
 def check_flag(x, name: str) -> bool:

@@ -14,8 +14,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
 
         C[i, j] = alpha * sum_p op(A)[i, p] * op(B)[p, j] + beta * C[i, j]
 
-    computed as k rank-1 updates. When beta == 0, C's old contents are ignored (NaN in
-    ``out`` does not propagate), as in BLAS. The result is returned in a new array of
+    computed as k rank-1 updates. As in BLAS, when beta == 0 C's old contents are
+    ignored (NaN in ``out`` does not propagate), and when alpha == 0 A and B are not
+    read (NaN/Inf in them does not propagate). The result is returned in a new array of
     the inputs' dtype; ``out`` is only read (for the beta term), never written.
     """
     a = np.asarray(a)
@@ -28,7 +29,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
         raise ValueError(f"b: op(b) has {k2} rows, expected {k} to match op(a)")
     dtype = np.result_type(a.dtype, b.dtype)
     acc = np.zeros((m, n), dtype=dtype)
-    for p in range(k):
+    for p in range(k if alpha != 0.0 else 0):
         acc += np.multiply.outer(opa[:, p], opb[p, :])
     result = dtype.type(alpha) * acc
     if beta != 0.0:
