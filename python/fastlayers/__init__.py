@@ -12,7 +12,7 @@ array([[4., 4.],
 """
 
 from fastlayers import _cpu
-from fastlayers import ops, reference
+from fastlayers import gradcheck, machine, ops, reference
 from fastlayers.runtime import (
     get_num_threads,
     get_simd_path,
@@ -27,7 +27,9 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "get_simd_path",
+    "gradcheck",
     "info",
+    "machine",
     "ops",
     "reference",
     "set_num_threads",
