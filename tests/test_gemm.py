@@ -102,6 +102,24 @@ def test_large_blocks(shape, operands, check_gemm):
     check_gemm(ops.gemm(a, b), a, b)
 
 
+# Narrow C (n <= 12, k >= 16, row-major A) takes the dot-product kernel on AVX-512: row
+# blocks of 4, column blocks of 6 and a masked k tail of 16 must all be covered, with B
+# read in place (trans_b) or copied (plain), and the rows split between threads.
+NARROW = [(1, 1, 16), (5, 7, 17), (128, 10, 512), (33, 12, 100), (4, 6, 31), (130, 11, 47), (3, 13, 64)]
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", NARROW, ids=str)
+def test_narrow_c(shape, threads, trans_b, operands, rng, check_gemm):
+    fastlayers.set_num_threads(threads)
+    m, n, k = shape
+    a, b = operands(m, n, k, False, trans_b)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    c = run_gemm(a, b, False, trans_b, 0.75, -0.5, c0)
+    check_gemm(c, a, b, False, trans_b, 0.75, -0.5, c0)
+
+
 def test_matmul_is_gemm(operands, check_gemm):
     a, b = operands(33, 17, 65)
     check_gemm(ops.matmul(a, b), a, b)

@@ -95,6 +95,36 @@ double column_efficiency(int64_t n, int NR) {
 // than it saves.
 constexpr double kMinFlopsPerThread = 1.0e6;
 
+// C = alpha * A @ B + beta * C through the dot-product kernel; B's columns are copied to
+// contiguous rows first unless they already are (b.rs == 1, e.g. trans_b of a weight).
+void gemm_narrow(const KernelInfo& kern, MatrixView c, ConstMatrixView a, ConstMatrixView b,
+                 int64_t m, int64_t n, int64_t k, float alpha, float beta, int nthreads) {
+  const float* bt = b.data;
+  int64_t rs_bt = b.cs;
+  if (b.rs != 1) {
+    float* copy = b_scratch(static_cast<size_t>(n) * k);  // (n, k): B transposed
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t j = 0; j < n; ++j) copy[j * k + p] = b.data[p * b.rs + j * b.cs];
+    bt = copy;
+    rs_bt = k;
+  }
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int64_t row_blocks = ceil_div(m, 4);
+  const int nt = static_cast<int>(std::min<double>(
+      {static_cast<double>(nthreads), std::max(1.0, flops / kMinFlopsPerThread),
+       static_cast<double>(row_blocks)}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t r0 = row_blocks * t / nt * 4;
+    const int64_t r1 = std::min(m, row_blocks * (t + 1) / nt * 4);
+    if (r1 > r0) {
+      kern.dot(r1 - r0, n, k, a.data + r0 * a.rs, a.rs, bt, rs_bt, c.data + r0 * c.rs, c.rs, c.cs,
+               alpha, beta);
+    }
+  }
+}
+
 }  // namespace
 
 void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& shape,
@@ -111,6 +141,14 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
 
   const KernelInfo& kern = active_kernel();
   const int MR = kern.mr, NR = kern.nr;
+
+  // Narrow C (a classifier layer's 10 outputs, say): the packed path would pad each row
+  // of C to NR columns or transpose all of A into panels; dot products of A rows and B
+  // columns read both in place instead.
+  if (kern.dot != nullptr && n <= kern.dot_max_n && k >= 16 && a.cs == 1) {
+    gemm_narrow(kern, c, a, b, m, n, k, alpha, beta, nthreads);
+    return;
+  }
 
   // Edge rows cost nothing (the micro-kernel is instantiated per row count) but edge
   // columns are padded to NR. When that wastes much, compute C^T = B^T A^T instead:

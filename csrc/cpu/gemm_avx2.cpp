@@ -87,7 +87,7 @@ void micro_dispatch(int64_t kc, const float* a, const float* b, float* c, int64_
 const KernelInfo& kernel_avx2() {
   // KC: a 16-wide B micro-panel of 256 rows is 16 KiB (half of L1); the MC x KC A block
   // (144 x 256 floats = 144 KiB) sits in L2.
-  static const KernelInfo info{"avx2", MR, NR, 256, 144, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>};
+  static const KernelInfo info{"avx2", MR, NR, 256, 144, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>, nullptr, 0};
   return info;
 }
 

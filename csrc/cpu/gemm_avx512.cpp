@@ -92,12 +92,78 @@ void micro_dispatch(int64_t kc, const float* a, const float* b, float* c, int64_
   T::fns[m - 1](kc, a, b, c, rs_c, cs_c, m, n, alpha, beta);
 }
 
+// Dot-product tile for narrow C: MI rows x NJ columns of C, each the dot product of an A
+// row and a B column over k, accumulated 16 lanes at a time (MI*NJ <= 24 accumulators,
+// MI + 1 more registers for the loads) and reduced horizontally at the end. The k tail
+// uses masked loads, so nothing past row ends is read.
+template <int MI, int NJ>
+void dot_tile(int64_t k, const float* a, int64_t rs_a, const float* bt, int64_t rs_bt, float* c,
+              int64_t rs_c, int64_t cs_c, float alpha, float beta) {
+  __m512 acc[MI][NJ];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) {
+    __m512 av[MI];
+    for (int i = 0; i < MI; ++i) av[i] = _mm512_loadu_ps(a + i * rs_a + p);
+    for (int j = 0; j < NJ; ++j) {
+      const __m512 bv = _mm512_loadu_ps(bt + j * rs_bt + p);
+      for (int i = 0; i < MI; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (p < k) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (k - p)) - 1u);
+    __m512 av[MI];
+    for (int i = 0; i < MI; ++i) av[i] = _mm512_maskz_loadu_ps(mask, a + i * rs_a + p);
+    for (int j = 0; j < NJ; ++j) {
+      const __m512 bv = _mm512_maskz_loadu_ps(mask, bt + j * rs_bt + p);
+      for (int i = 0; i < MI; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MI; ++i) {
+    for (int j = 0; j < NJ; ++j) {
+      float* cij = c + i * rs_c + j * cs_c;
+      const float s = alpha * _mm512_reduce_add_ps(acc[i][j]);
+      *cij = beta == 0.0f ? s : s + beta * *cij;
+    }
+  }
+}
+
+constexpr int kDotRows = 4;
+constexpr int kDotCols = 6;
+
+template <int MI>
+void dot_row_block(int64_t n, int64_t k, const float* a, int64_t rs_a, const float* bt,
+                   int64_t rs_bt, float* c, int64_t rs_c, int64_t cs_c, float alpha, float beta) {
+  using Tile = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
+                        int64_t, float, float);
+  static constexpr Tile kTiles[kDotCols] = {&dot_tile<MI, 1>, &dot_tile<MI, 2>, &dot_tile<MI, 3>,
+                                            &dot_tile<MI, 4>, &dot_tile<MI, 5>, &dot_tile<MI, 6>};
+  for (int64_t j = 0; j < n; j += kDotCols) {
+    const int nj = static_cast<int>(n - j < kDotCols ? n - j : kDotCols);
+    kTiles[nj - 1](k, a, rs_a, bt + j * rs_bt, rs_bt, c + j * cs_c, rs_c, cs_c, alpha, beta);
+  }
+}
+
+void dot_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, const float* bt,
+              int64_t rs_bt, float* c, int64_t rs_c, int64_t cs_c, float alpha, float beta) {
+  using Block = void (*)(int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                         int64_t, int64_t, float, float);
+  static constexpr Block kBlocks[kDotRows] = {&dot_row_block<1>, &dot_row_block<2>,
+                                              &dot_row_block<3>, &dot_row_block<4>};
+  for (int64_t i = 0; i < m; i += kDotRows) {
+    const int mi = static_cast<int>(m - i < kDotRows ? m - i : kDotRows);
+    kBlocks[mi - 1](n, k, a + i * rs_a, rs_a, bt, rs_bt, c + i * rs_c, rs_c, cs_c, alpha, beta);
+  }
+}
+
 }  // namespace
 
 const KernelInfo& kernel_avx512() {
   // KC: a 32-wide B micro-panel of 256 rows is 32 KiB, streamed through L1 while the
   // 14-row A micro-panels (14 KiB each) come from the MC x KC block in L2.
-  static const KernelInfo info{"avx512", MR, NR, 256, 224, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>};
+  static const KernelInfo info{"avx512", MR, NR, 256, 224, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>,
+                               &dot_gemm, 12};
   return info;
 }
 

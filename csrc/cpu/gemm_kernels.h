@@ -24,6 +24,14 @@ using PackA = void (*)(float* dst, const float* a, int64_t rs, int64_t cs, int64
 // Packs one NR-column micro-panel of B(p, j) = b[p*rs + j*cs]: kc rows, nr valid columns.
 using PackB = void (*)(float* dst, const float* b, int64_t rs, int64_t cs, int64_t kc, int nr);
 
+// C(i, j) <- alpha * dot(A(i, :), B(:, j)) + beta * C(i, j) for problems with few columns,
+// reading A rows and B columns in place (no packing): A(i, p) = a[i*rs_a + p] and
+// B(p, j) = bt[j*rs_bt + p], both contiguous along k. Rows [0, m) only; C not read when
+// beta == 0. Null where an ISA has no such kernel.
+using DotGemm = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a,
+                         const float* bt, int64_t rs_bt, float* c, int64_t rs_c, int64_t cs_c,
+                         float alpha, float beta);
+
 // One instruction set's micro-kernel and packing routines with the block sizes tuned for it:
 //   MR x NR  register tile (accumulators held in vector registers)
 //   KC       depth of a packed panel: an NR-wide B micro-panel (KC x NR) stays in L1
@@ -35,6 +43,8 @@ struct KernelInfo {
   MicroKernel micro;
   PackA pack_a;
   PackB pack_b;
+  DotGemm dot;    // for n <= dot_max_n
+  int dot_max_n;
 };
 
 const KernelInfo& kernel_scalar();

@@ -27,7 +27,7 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
 }  // namespace
 
 const KernelInfo& kernel_scalar() {
-  static const KernelInfo info{"scalar", MR, NR, 256, 128, 4096, &micro_kernel, &pack_a_impl<MR>, &pack_b_impl<NR>};
+  static const KernelInfo info{"scalar", MR, NR, 256, 128, 4096, &micro_kernel, &pack_a_impl<MR>, &pack_b_impl<NR>, nullptr, 0};
   return info;
 }
 
