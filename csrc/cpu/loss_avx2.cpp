@@ -1,5 +1,5 @@
-// The loss family's loops (loss_impl.h), AVX2+FMA build: this file alone gets -mavx2 -mfma,
-// so the loops run on 8-float vectors.
+// The loss family's loops (loss_impl.h), AVX2+FMA build: this file alone is compiled with
+// -mavx2 -mfma (by its name), so the loops run on 8-float vectors.
 #include "cpu/loss_impl.h"
 
 namespace fastlayers {

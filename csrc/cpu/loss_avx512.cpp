@@ -1,5 +1,5 @@
-// The loss family's loops (loss_impl.h), AVX-512 build: this file alone gets -mavx512f/dq/bw/vl -mfma,
-// so the loops run on 16-float vectors.
+// The loss family's loops (loss_impl.h), AVX-512 build: this file alone is compiled with
+// -mavx512f/dq/bw/vl -mfma (by its name), so the loops run on 16-float vectors.
 #include "cpu/loss_impl.h"
 
 namespace fastlayers {

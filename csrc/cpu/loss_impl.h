@@ -123,7 +123,9 @@ inline void row_exp_scaled(float* __restrict out, const float* __restrict x, flo
   const int64_t cm = c - c % kL;
   // The label's lane within block j as a 32-bit int (-1 outside the block): a 64-bit
   // compare has no vector form before SSE4.1.
-  auto lane_of = [label](int64_t j) { return label >= j && label < j + kL ? static_cast<int>(label - j) : -1; };
+  auto lane_of = [label](int64_t j) {
+    return label >= j && label < j + kL ? static_cast<int>(label - j) : -1;
+  };
   for (int64_t j = 0; j < cm; j += kL) {
     const int hot = lane_of(j);
 #pragma omp simd

@@ -1,5 +1,5 @@
-// The loss family's loops (loss_impl.h), Portable build for baseline x86-64 (SSE2, 4-float vectors) and for
-// CPUs without the other paths.
+// The loss family's loops (loss_impl.h), portable build: baseline x86-64 (SSE2, 4-float
+// vectors) or whatever the target's baseline is; the fallback of the other two paths.
 #include "cpu/loss_impl.h"
 
 namespace fastlayers {
