@@ -15,31 +15,9 @@ from fastlayers import _cpu, ops
 from fastlayers import reference as ref
 from fastlayers.gradcheck import numerical_gradient, rel_error
 
-SIMD_PATHS = fastlayers.info()["simd_paths_supported"]
 # Absolute floor of every comparison: the kernels' exp flushes results below float32's
 # smallest normal number (e^-87.3) to 0, where float64 still has e.g. 1e-43.
 TINY32 = float(np.finfo(np.float32).tiny)
-
-
-@pytest.fixture(autouse=True)
-def _restore_runtime():
-    """Undo any thread-count or SIMD-path change a test makes, even when it fails."""
-    threads, path = fastlayers.get_num_threads(), fastlayers.get_simd_path()
-    yield
-    fastlayers.set_num_threads(threads)
-    fastlayers.set_simd_path(path)
-
-
-@pytest.fixture(params=SIMD_PATHS)
-def simd_path(request):
-    """Runs the test once per SIMD path this CPU supports, with that path forced."""
-    fastlayers.set_simd_path(request.param)
-    return request.param
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20240611)
 
 
 def f64(a):
