@@ -76,6 +76,21 @@ void mask_and_bias_grad(float* dz, float* db, const float* y, const float* dout,
   }
 }
 
+// A grow-only scratch buffer per calling thread for dz: a fresh allocation of this size
+// is an mmap, and its page faults cost more than the masking pass itself.
+float* dz_scratch(size_t count) {
+  struct Buffer {
+    std::unique_ptr<float[]> data;
+    size_t capacity = 0;
+  };
+  thread_local Buffer buf;
+  if (count > buf.capacity) {
+    buf.data.reset(new float[count]);  // throws std::bad_alloc before any parallel region
+    buf.capacity = count;
+  }
+  return buf.data.get();
+}
+
 void check_shape(const LinearShape& s) {
   FL_CHECK(s.n >= 0 && s.in >= 0 && s.out >= 0, "linear: negative size (n=", s.n, ", in=", s.in,
            ", out=", s.out, ")");
@@ -103,14 +118,14 @@ void linear_backward(float* dx, float* dw, float* db, const float* y, const floa
   const bool relu = act == LinearActivation::kRelu;
   FL_CHECK(!relu || y != nullptr, "linear_backward: relu needs the forward output");
   // dz = dout * [y > 0] needs a buffer (dout is the caller's); without relu dz = dout.
-  std::unique_ptr<float[]> dz_buf;
+  float* dz_buf = nullptr;
   const float* dz = dout;
   if (relu && s.n * s.out > 0) {
-    dz_buf.reset(new float[static_cast<size_t>(s.n * s.out)]);
-    dz = dz_buf.get();
+    dz_buf = dz_scratch(static_cast<size_t>(s.n * s.out));
+    dz = dz_buf;
   }
-  if (relu || db != nullptr) {
-    if (s.out > 0) mask_and_bias_grad(relu ? dz_buf.get() : nullptr, db, relu ? y : nullptr, dout, s.n, s.out);
+  if ((relu || db != nullptr) && s.out > 0) {
+    mask_and_bias_grad(dz_buf, db, relu ? y : nullptr, dout, s.n, s.out);
   }
   // dx (N, in) = dz (N, out) @ w (out, in)
   if (dx != nullptr && s.n > 0 && s.in > 0) {
