@@ -1,8 +1,9 @@
 // Branch-free float32 exp / log / tanh / sigmoid that GCC auto-vectorises in loops
 // marked `#pragma omp simd` (SSE2, AVX2 or AVX-512, whatever the translation unit is
-// compiled for). Accuracy: relative error < 3e-7 for exp over [-87, 88], log < 1e-7;
-// exp returns 0 below -87.34 and saturates near 3.4e38 above 88.72 (never inf/NaN for
-// finite input). Needs -fno-trapping-math to vectorise (set for all kernels in CMake).
+// compiled for). Accuracy: relative error < 3e-7 for exp over [-87, 88], < 5e-7 for
+// expm1 and tanh, log < 1e-7; exp returns 0 below -87.34 and saturates near 2.2e38 above
+// 88.3 (never inf/NaN for finite input). Needs -fno-trapping-math to vectorise (set for
+// all kernels in CMake).
 //
 // Everything here is `static inline` so every ISA translation unit gets a private copy
 // (the linker can never substitute an AVX-512 copy into the scalar path).
@@ -15,18 +16,19 @@ namespace fastlayers::vmath {
 static inline float bits_to_float(int32_t i) { return __builtin_bit_cast(float, i); }
 static inline int32_t float_to_bits(float f) { return __builtin_bit_cast(int32_t, f); }
 
-// e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r
-// and 2^n built in the exponent bits. Rounding to nearest uses the 1.5 * 2^23 trick, so
-// no floor() is needed (SSE2 has no vector floor).
+// e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r.
+// Rounding to nearest uses the 1.5 * 2^23 trick (SSE2 has no vector floor); adding the
+// exponent bias 127 to that constant leaves n + 127 in the low bits of t, so one shift
+// makes 2^n. x is clamped to [-87.33, 88.3] so that n + 127 stays a normal exponent:
+// e^x saturates near 2.2e38 (never inf) and is exactly 0 below -87.33.
 static inline float exp(float x) {
-  const float big = 12582912.0f;  // 1.5 * 2^23
+  const float big = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
   const bool underflow = x < -87.33654f;
-  x = underflow ? -87.33654f : x;
-  x = x > 88.72283f ? 88.72283f : x;
-  const float t = x * 1.44269504088896341f + big;
+  float xc = underflow ? -87.33654f : x;
+  xc = xc > 88.3f ? 88.3f : xc;
+  const float t = xc * 1.44269504088896341f + big;
   const float n = t - big;                        // round(x / ln2)
-  const int32_t ni = float_to_bits(t) - float_to_bits(big);
-  float r = x - n * 0.693145751953125f;           // ln2 split in two for accuracy
+  float r = xc - n * 0.693145751953125f;          // ln2 split in two for accuracy
   r = r - n * 1.428606765330187e-06f;
   float p = 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -34,11 +36,30 @@ static inline float exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  // 2^n in two steps so that n = 128 (x near 88.72) does not overflow the exponent.
-  const int32_t n1 = ni >> 1;
-  const int32_t n2 = ni - n1;
-  const float result = p * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
-  return underflow ? 0.0f : result;
+  const float scale = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(float_to_bits(t)) << 23));
+  return underflow ? 0.0f : p * scale;
+}
+
+// e^x - 1, accurate near 0 where e^x - 1 cancels: with x = n ln2 + r as in exp,
+// e^x - 1 = 2^n (e^r - 1) + (2^n - 1), and e^r - 1 = r + r^2 P(r) never forms e^r
+// (exact for n == 0; 2^n - 1 is exact for the n that matter). Relative error < 5e-7;
+// -1 below x = -87.3.
+static inline float expm1(float x) {
+  const float big = 12582912.0f + 127.0f;
+  float xc = x < -87.33654f ? -87.33654f : x;
+  xc = xc > 88.3f ? 88.3f : xc;
+  const float t = xc * 1.44269504088896341f + big;
+  const float n = t - big;
+  float r = xc - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187e-06f;
+  float p = 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float em1_r = p * r * r + r;  // e^r - 1
+  const float scale = bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(float_to_bits(t)) << 23));
+  return scale * em1_r + (scale - 1.0f);
 }
 
 // Natural log for x > 0 (x <= 0 gives a large negative number / garbage: callers clamp).
@@ -72,11 +93,12 @@ static inline float log(float x) {
 // Logistic function 1 / (1 + e^-x), accurate in both tails.
 static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
 
-// tanh via e^{-2|x|}: tanh(|x|) = (1 - e) / (1 + e), sign restored; exact 0 at 0.
+// tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored: full relative accuracy
+// near 0 too (the (1 - e) / (1 + e) form cancels there); one expm1 and one division.
 static inline float tanh(float x) {
   const float ax = x < 0.0f ? -x : x;
-  const float e = exp(-2.0f * ax);
-  const float t = (1.0f - e) / (1.0f + e);
+  const float m = expm1(-2.0f * ax);
+  const float t = -m / (2.0f + m);
   return x < 0.0f ? -t : t;
 }
 

@@ -9,7 +9,7 @@
 // no overflow to inf/NaN for finite inputs (exp saturates, tails select the limit).
 // Speed: on one core the cheap ops (relu, leaky_relu, add, sigmoid/tanh backward) are
 // memory-bound; the rest are bound by the vector operation count of exp/log/erf (~1
-// zmm op per cycle on the Zen 4 here), which is why exp_f below trims vmath::exp.
+// zmm op per cycle on the Zen 4 here), which is why vmath::exp builds 2^n with a single shift.
 #pragma once
 
 #include <cstdint>
@@ -35,55 +35,6 @@ namespace vm = ::fastlayers::vmath;
 
 inline float abs_f(float x) { return __builtin_fabsf(x); }
 
-// e^x, the same range reduction and polynomial as vmath::exp (relative error < 3e-7)
-// with a cheaper 2^n: the rounding constant 1.5 * 2^23 + 127 leaves n + 127 in the low
-// bits of t, so one shift makes the scale. x is clamped to [-87.33, 88.3] so that
-// n + 127 stays in [1, 254] (a normal scale): e^x saturates near 2.2e38 (never inf),
-// and is 0 below -87.33. About 16 vector operations instead of vmath's 24: the
-// activations are exp-bound on the AVX2 and AVX-512 paths.
-inline float exp_f(float x) {
-  const float big = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
-  const bool underflow = x < -87.33654f;
-  float xc = x < -87.33654f ? -87.33654f : x;
-  xc = xc > 88.3f ? 88.3f : xc;
-  const float t = xc * 1.44269504088896341f + big;
-  const float n = t - big;  // round(x / ln2)
-  float r = xc - n * 0.693145751953125f;  // ln2 split in two for accuracy
-  r = r - n * 1.428606765330187e-06f;
-  float p = 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const float scale = vm::bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(vm::float_to_bits(t)) << 23));  // 2^n
-  return underflow ? 0.0f : p * scale;
-}
-
-inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
-
-// e^x - 1 (ELU), accurate near 0 where e^x - 1 cancels: with x = n ln2 + r as in
-// exp_f, e^x - 1 = 2^n (e^r - 1) + (2^n - 1), and e^r - 1 = r + r^2 P(r) is evaluated
-// without ever forming e^r (exact for n == 0; 2^n - 1 is exact for the n that matter).
-// Relative error < 5e-7; -1 below x = -87.3. Cheaper than exp_f plus a Taylor branch.
-inline float expm1_f(float x) {
-  const float big = 12582912.0f + 127.0f;
-  float xc = x < -87.33654f ? -87.33654f : x;
-  xc = xc > 88.3f ? 88.3f : xc;
-  const float t = xc * 1.44269504088896341f + big;
-  const float n = t - big;
-  float r = xc - n * 0.693145751953125f;
-  r = r - n * 1.428606765330187e-06f;
-  float p = 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float em1_r = p * r * r + r;  // e^r - 1
-  const float scale = vm::bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(vm::float_to_bits(t)) << 23));
-  return scale * em1_r + (scale - 1.0f);
-}
-
 // log(1 + u) for u in [0, 1] (softplus): 2 atanh(s) with s = u / (2 + u) in [0, 1/3],
 // a series in s^2 <= 1/9 (truncation < 2e-9 relative). No log, no cancellation at 0.
 inline float log1p_f(float u) {
@@ -99,13 +50,6 @@ inline float log1p_f(float u) {
   return 2.0f * s + 2.0f * s * s2 * p;
 }
 
-// tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored: full relative accuracy
-// near 0 too (vmath's (1 - e) / (1 + e) cancels there), one expm1 and one division.
-inline float tanh_f(float x) {
-  const float m = expm1_f(-2.0f * abs_f(x));
-  const float t = -m / (2.0f + m);
-  return x < 0.0f ? -t : t;
-}
 
 // 1 + erf(z) (so that the GELU's left tail, where erf(z) -> -1, keeps its relative
 // accuracy). Minimax approximations by N. Juffa (max error ~1 ulp for erf):
@@ -128,7 +72,7 @@ inline float one_plus_erf_f(float z) {
   q = q * t - 6.34846687e-1f;
   q = q * t - 1.28717512e-1f;
   q = q * t - t;
-  const float erfc_t = exp_f(q);  // erfc(|z|); q -> -inf for large |z|, exp -> 0
+  const float erfc_t = vm::exp(q);  // erfc(|z|); q -> -inf for large |z|, exp -> 0
   const float tail = z < 0.0f ? erfc_t : 2.0f - erfc_t;
   return t <= 0.927734375f ? 1.0f + erf_small : tail;
 }
@@ -142,7 +86,7 @@ constexpr float kGeluKappa = 0.044715f;
 inline float gelu_f(float x) { return 0.5f * x * one_plus_erf_f(x * kSqrtHalf); }
 // d/dx = Phi(x) + x phi(x), phi the standard normal density (0 * 0 far out, never NaN).
 inline float gelu_grad_f(float x) {
-  const float pdf = kInvSqrt2Pi * exp_f(-0.5f * x * x);
+  const float pdf = kInvSqrt2Pi * vm::exp(-0.5f * x * x);
   return 0.5f * one_plus_erf_f(x * kSqrtHalf) + x * pdf;
 }
 
@@ -155,7 +99,7 @@ struct TanhParts {
 };
 inline TanhParts gelu_tanh_parts(float x) {
   const float u = kGeluBeta * (x + kGeluKappa * x * x * x);
-  const float e = exp_f(-2.0f * abs_f(u));
+  const float e = vm::exp(-2.0f * abs_f(u));
   const float r = 1.0f / (1.0f + e);
   return {2.0f * (u < 0.0f ? e : 1.0f) * r, 4.0f * e * r * r};
 }
@@ -173,18 +117,18 @@ inline float gelu_tanh_grad_f(float x) {
 // inv_beta = 1 / beta: a multiply where PyTorch divides (at most 1 ulp apart).
 inline float softplus_f(float x, float beta, float inv_beta, float threshold) {
   const float z = beta * x;
-  const float sp = (z > 0.0f ? z : 0.0f) + log1p_f(exp_f(-abs_f(z)));
+  const float sp = (z > 0.0f ? z : 0.0f) + log1p_f(vm::exp(-abs_f(z)));
   return z > threshold ? x : sp * inv_beta;
 }
 // d/dx = sigmoid(beta x) (1 above the threshold).
 inline float softplus_grad_f(float x, float beta, float threshold) {
   const float z = beta * x;
-  return z > threshold ? 1.0f : sigmoid_f(z);
+  return z > threshold ? 1.0f : vm::sigmoid(z);
 }
 
 // ELU: x for x > 0, alpha (e^x - 1) otherwise; d/dx = 1 or alpha e^x.
-inline float elu_f(float x, float alpha) { return x > 0.0f ? x : alpha * expm1_f(x); }
-inline float elu_grad_f(float x, float alpha) { return x > 0.0f ? 1.0f : alpha * exp_f(x); }
+inline float elu_f(float x, float alpha) { return x > 0.0f ? x : alpha * vm::expm1(x); }
+inline float elu_grad_f(float x, float alpha) { return x > 0.0f ? 1.0f : alpha * vm::exp(x); }
 
 // ---------------------------------------------------------------------------------
 // Loops. `#pragma omp simd` promises no dependence between iterations, which also
@@ -307,10 +251,10 @@ void forward(float* y, uint8_t* mask, const float* x, int64_t n, Activation kind
       rectifier_forward<true>(y, mask, x, n, alpha);
       break;
     case Activation::kSigmoid:
-      map_forward(y, x, n, [](float v) { return sigmoid_f(v); });
+      map_forward(y, x, n, [](float v) { return vm::sigmoid(v); });
       break;
     case Activation::kTanh:
-      map_forward(y, x, n, [](float v) { return tanh_f(v); });
+      map_forward(y, x, n, [](float v) { return vm::tanh(v); });
       break;
     case Activation::kGelu:
       map_forward(y, x, n, [](float v) { return gelu_f(v); });
