@@ -214,6 +214,25 @@ def test_step_matches_reference(name, opt, state_names, hp, size):
     assert not np.array_equal(hist[-1][0], p0)  # something moved
 
 
+@pytest.mark.parametrize("path", fl.info()["simd_paths_supported"])
+@pytest.mark.parametrize("name,opt,state_names,hp", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_every_simd_path_matches_reference(name, opt, state_names, hp, path):
+    """The loops are compiled once per instruction set; each path is checked."""
+    old = fl.get_simd_path()
+    try:
+        fl.set_simd_path(path)
+        assert fl.get_simd_path() == path
+        p0, grads = well_conditioned(1003)
+        hist = run_steps(opt, state_names, hp, p0.copy(), grads, "cpu")
+    finally:
+        fl.set_simd_path(old)
+    hist_r = run_steps(opt, state_names, hp, p0.copy(), grads, "reference")
+    for step, ((p, st), (pr, str_)) in enumerate(zip(hist, hist_r), start=1):
+        close(p, pr, f"{path}: param after step {step}")
+        for k in st:
+            close(st[k], str_[k], f"{path}: {k} after step {step}")
+
+
 def test_threads_give_the_same_result():
     """Chunks split over threads: 1, 2 and 3 threads agree bit for bit."""
     old = fl.get_num_threads()

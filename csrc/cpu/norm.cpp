@@ -42,8 +42,9 @@ struct Sums {
   double s2 = 0.0;
 };
 
-// s.s1 += sum(x - k), s.s2 += sum((x - k)^2) over len floats.
-inline void add_shifted_sums(const float* x, int64_t len, float k, Sums& s) {
+// s.s1 += sum(x - k), s.s2 += sum((x - k)^2) over len floats. Not inlined: GCC fails to
+// vectorise this `omp simd` reduction once it is inlined into an outlined parallel region.
+__attribute__((noinline)) void add_shifted_sums(const float* x, int64_t len, float k, Sums& s) {
   for (int64_t i = 0; i < len; i += kBlock) {
     const int64_t e = std::min(len, i + kBlock);
     float a1 = 0.f, a2 = 0.f;
@@ -58,8 +59,8 @@ inline void add_shifted_sums(const float* x, int64_t len, float k, Sums& s) {
   }
 }
 
-// s.s1 += sum(dy), s.s2 += sum(dy * (x - mean)) with mean = mhi + mlo.
-inline void add_grad_sums(const float* dy, const float* x, int64_t len, float mhi, float mlo,
+// s.s1 += sum(dy), s.s2 += sum(dy * (x - mean)) with mean = mhi + mlo (not inlined, as above).
+__attribute__((noinline)) void add_grad_sums(const float* dy, const float* x, int64_t len, float mhi, float mlo,
                           Sums& s) {
   for (int64_t i = 0; i < len; i += kBlock) {
     const int64_t e = std::min(len, i + kBlock);

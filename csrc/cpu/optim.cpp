@@ -1,4 +1,5 @@
-// Fused optimiser updates on the CPU (contract in optim.h).
+// Optimiser updates on the CPU (contract in optim.h): argument checks, then the loops
+// of the SIMD path in use (optim_impl.h, built per ISA; chosen by FL_SIMD_SELECT).
 //
 // Each update is one pass: every element of param, grad and the state buffers is read and
 // written once, in a vectorisable loop over a chunk; chunks are spread over threads for
@@ -7,165 +8,17 @@
 // (e.g. lerp for Adam's first moment), so results agree to float rounding.
 #include "cpu/optim.h"
 
-#include <algorithm>
-#include <cmath>
-
+#include "common/dispatch.h"
 #include "common/error.h"
-#include "common/threads.h"
+#include "cpu/optim_kernels.h"
 
 namespace fastlayers {
 namespace {
-
-// Elements per parallel work item, and the array size from which threads are used
-// (below it, starting threads costs more than the update).
-constexpr int64_t kChunk = int64_t{1} << 14;
-constexpr int64_t kParallelMin = int64_t{1} << 17;
-
-// Calls body(begin, end) over [0, n) in chunks, in parallel for large n.
-template <typename Body>
-void for_chunks(int64_t n, const Body& body) {
-  const int64_t nchunks = (n + kChunk - 1) / kChunk;
-  const int nt = n >= kParallelMin ? static_cast<int>(std::min<int64_t>(get_num_threads(), nchunks)) : 1;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t ci = 0; ci < nchunks; ++ci) body(ci * kChunk, std::min(n, (ci + 1) * kChunk));
-}
-
-// PyTorch's lerp: self + w * (end - self) for |w| < 0.5, else end - (end - self) * (1 - w).
-template <bool kSmallWeight>
-inline float lerp(float self, float end, float w, float one_minus_w) {
-  return kSmallWeight ? self + w * (end - self) : end - (end - self) * one_minus_w;
-}
 
 void check_common(const void* param, const void* grad, int64_t n, double lr) {
   FL_CHECK(n >= 0, "n: expected >= 0, got ", n);
   FL_CHECK(n == 0 || (param && grad), "param/grad: null pointer");
   FL_CHECK(lr >= 0.0, "lr: expected >= 0, got ", lr);
-}
-
-// ---- SGD ------------------------------------------------------------------------------
-
-template <bool kWd, bool kMomentum, bool kNesterov>
-void sgd_impl(float* param, float* velocity, const float* grad, int64_t n, const SgdParams& p) {
-  const float lr = static_cast<float>(p.lr), wd = static_cast<float>(p.weight_decay);
-  const float mom = static_cast<float>(p.momentum);
-  const float damp = static_cast<float>(1.0 - p.dampening);
-  const bool first = p.first_step;
-  for_chunks(n, [&](int64_t b, int64_t e) {
-    if (kMomentum && first) {
-#pragma omp simd
-      for (int64_t i = b; i < e; ++i) {
-        float g = grad[i];
-        if (kWd) g = g + wd * param[i];
-        const float buf = g;  // first step: the buffer is a copy of g (no dampening)
-        velocity[i] = buf;
-        g = kNesterov ? g + mom * buf : buf;
-        param[i] = param[i] + (-lr) * g;
-      }
-    } else {
-#pragma omp simd
-      for (int64_t i = b; i < e; ++i) {
-        float g = grad[i];
-        if (kWd) g = g + wd * param[i];
-        if (kMomentum) {
-          const float buf = velocity[i] * mom + damp * g;
-          velocity[i] = buf;
-          g = kNesterov ? g + mom * buf : buf;
-        }
-        param[i] = param[i] + (-lr) * g;
-      }
-    }
-  });
-}
-
-// ---- RMSprop --------------------------------------------------------------------------
-
-template <bool kWd, bool kMomentum, bool kCentered, bool kSmallWeight>
-void rmsprop_impl(float* param, float* square_avg, float* momentum_buf, float* grad_avg,
-                  const float* grad, int64_t n, const RmspropParams& p) {
-  const float lr = static_cast<float>(p.lr), wd = static_cast<float>(p.weight_decay);
-  const float alpha = static_cast<float>(p.alpha), one_m_alpha = static_cast<float>(1.0 - p.alpha);
-  // lerp weight w = 1 - alpha and its complement for the large-weight form.
-  const float lerp_c = static_cast<float>(p.alpha);
-  const float eps = static_cast<float>(p.eps), mom = static_cast<float>(p.momentum);
-  for_chunks(n, [&](int64_t b, int64_t e) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      float g = grad[i];
-      if (kWd) g = g + wd * param[i];
-      const float sq = square_avg[i] * alpha + one_m_alpha * (g * g);
-      square_avg[i] = sq;
-      float avg;
-      if (kCentered) {
-        const float ga = lerp<kSmallWeight>(grad_avg[i], g, one_m_alpha, lerp_c);
-        grad_avg[i] = ga;
-        avg = std::sqrt(sq + (-1.0f) * (ga * ga)) + eps;
-      } else {
-        avg = std::sqrt(sq) + eps;
-      }
-      if (kMomentum) {
-        const float buf = momentum_buf[i] * mom + g / avg;
-        momentum_buf[i] = buf;
-        param[i] = param[i] + (-lr) * buf;
-      } else {
-        param[i] = param[i] + (-lr) * (g / avg);
-      }
-    }
-  });
-}
-
-// ---- Adagrad --------------------------------------------------------------------------
-
-template <bool kWd>
-void adagrad_impl(float* param, float* sum_sq, const float* grad, int64_t n, const AdagradParams& p) {
-  const float wd = static_cast<float>(p.weight_decay), eps = static_cast<float>(p.eps);
-  // clr = lr / (1 + (step - 1) * lr_decay)
-  const float clr = static_cast<float>(p.lr / (1.0 + static_cast<double>(p.step - 1) * p.lr_decay));
-  for_chunks(n, [&](int64_t b, int64_t e) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      float g = grad[i];
-      if (kWd) g = g + wd * param[i];
-      const float s = sum_sq[i] + g * g;
-      sum_sq[i] = s;
-      param[i] = param[i] + (-clr) * (g / (std::sqrt(s) + eps));
-    }
-  });
-}
-
-// ---- Adam / AdamW ---------------------------------------------------------------------
-
-template <bool kL2, bool kDecoupled, bool kAmsgrad, bool kSmallWeight>
-void adam_impl(float* param, float* m, float* v, float* max_v, const float* grad, int64_t n,
-               const AdamParams& p) {
-  const double step = static_cast<double>(p.step);
-  const double bc1 = 1.0 - std::pow(p.beta1, step);
-  const double bc2 = 1.0 - std::pow(p.beta2, step);
-  const float step_size = static_cast<float>(p.lr / bc1);
-  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  const float w1 = static_cast<float>(1.0 - p.beta1), w1c = static_cast<float>(p.beta1);
-  const float beta2 = static_cast<float>(p.beta2), one_m_beta2 = static_cast<float>(1.0 - p.beta2);
-  const float eps = static_cast<float>(p.eps), wd = static_cast<float>(p.weight_decay);
-  const float decay = static_cast<float>(1.0 - p.lr * p.weight_decay);
-  for_chunks(n, [&](int64_t b, int64_t e) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      float pi = param[i];
-      float g = grad[i];
-      if (kDecoupled) pi = pi * decay;
-      if (kL2) g = g + wd * pi;
-      const float mi = lerp<kSmallWeight>(m[i], g, w1, w1c);
-      const float vi = v[i] * beta2 + one_m_beta2 * (g * g);
-      m[i] = mi;
-      v[i] = vi;
-      float vmax = vi;
-      if (kAmsgrad) {
-        vmax = std::max(max_v[i], vi);
-        max_v[i] = vmax;
-      }
-      const float denom = std::sqrt(vmax) / bc2_sqrt + eps;
-      param[i] = pi + (-step_size) * (mi / denom);
-    }
-  });
 }
 
 }  // namespace
@@ -178,17 +31,7 @@ void sgd_step(float* param, float* velocity, const float* grad, int64_t n, const
            "nesterov: requires momentum > 0 and dampening == 0");
   const bool mom = p.momentum != 0.0;
   FL_CHECK(!mom || n == 0 || velocity, "velocity: required when momentum != 0");
-  const bool wd = p.weight_decay != 0.0;
-  if (!mom) {
-    wd ? sgd_impl<true, false, false>(param, velocity, grad, n, p)
-       : sgd_impl<false, false, false>(param, velocity, grad, n, p);
-  } else if (p.nesterov) {
-    wd ? sgd_impl<true, true, true>(param, velocity, grad, n, p)
-       : sgd_impl<false, true, true>(param, velocity, grad, n, p);
-  } else {
-    wd ? sgd_impl<true, true, false>(param, velocity, grad, n, p)
-       : sgd_impl<false, true, false>(param, velocity, grad, n, p);
-  }
+  FL_SIMD_SELECT(optim_kernels).sgd(param, velocity, grad, n, p);
 }
 
 void rmsprop_step(float* param, float* square_avg, float* momentum_buf, float* grad_avg,
@@ -202,22 +45,7 @@ void rmsprop_step(float* param, float* square_avg, float* momentum_buf, float* g
   const bool mom = p.momentum > 0.0;
   FL_CHECK(!mom || n == 0 || momentum_buf, "momentum_buf: required when momentum > 0");
   FL_CHECK(!p.centered || n == 0 || grad_avg, "grad_avg: required when centered");
-  const bool wd = p.weight_decay != 0.0;
-  const bool small = std::fabs(1.0 - p.alpha) < 0.5;
-  // 16 combinations; each instantiation is a branch-free loop.
-  using Fn = void (*)(float*, float*, float*, float*, const float*, int64_t, const RmspropParams&);
-  static const Fn table[16] = {
-      rmsprop_impl<false, false, false, false>, rmsprop_impl<false, false, false, true>,
-      rmsprop_impl<false, false, true, false>,  rmsprop_impl<false, false, true, true>,
-      rmsprop_impl<false, true, false, false>,  rmsprop_impl<false, true, false, true>,
-      rmsprop_impl<false, true, true, false>,   rmsprop_impl<false, true, true, true>,
-      rmsprop_impl<true, false, false, false>,  rmsprop_impl<true, false, false, true>,
-      rmsprop_impl<true, false, true, false>,   rmsprop_impl<true, false, true, true>,
-      rmsprop_impl<true, true, false, false>,   rmsprop_impl<true, true, false, true>,
-      rmsprop_impl<true, true, true, false>,    rmsprop_impl<true, true, true, true>,
-  };
-  table[(wd ? 8 : 0) + (mom ? 4 : 0) + (p.centered ? 2 : 0) + (small ? 1 : 0)](
-      param, square_avg, momentum_buf, grad_avg, grad, n, p);
+  FL_SIMD_SELECT(optim_kernels).rmsprop(param, square_avg, momentum_buf, grad_avg, grad, n, p);
 }
 
 void adagrad_step(float* param, float* sum_sq, const float* grad, int64_t n, const AdagradParams& p) {
@@ -227,8 +55,7 @@ void adagrad_step(float* param, float* sum_sq, const float* grad, int64_t n, con
   FL_CHECK(p.lr_decay >= 0.0, "lr_decay: expected >= 0, got ", p.lr_decay);
   FL_CHECK(p.weight_decay >= 0.0, "weight_decay: expected >= 0, got ", p.weight_decay);
   FL_CHECK(p.step >= 1, "step: expected >= 1, got ", p.step);
-  p.weight_decay != 0.0 ? adagrad_impl<true>(param, sum_sq, grad, n, p)
-                        : adagrad_impl<false>(param, sum_sq, grad, n, p);
+  FL_SIMD_SELECT(optim_kernels).adagrad(param, sum_sq, grad, n, p);
 }
 
 void adam_step(float* param, float* m, float* v, float* max_v, const float* grad, int64_t n,
@@ -241,20 +68,7 @@ void adam_step(float* param, float* m, float* v, float* max_v, const float* grad
   FL_CHECK(p.weight_decay >= 0.0, "weight_decay: expected >= 0, got ", p.weight_decay);
   FL_CHECK(p.step >= 1, "step: expected >= 1, got ", p.step);
   FL_CHECK(!p.amsgrad || n == 0 || max_v, "max_v: required when amsgrad");
-  const bool wd = p.weight_decay != 0.0;
-  const bool l2 = wd && !p.decoupled_weight_decay, dec = wd && p.decoupled_weight_decay;
-  const bool small = std::fabs(1.0 - p.beta1) < 0.5;
-  using Fn = void (*)(float*, float*, float*, float*, const float*, int64_t, const AdamParams&);
-  // l2 and decoupled never both hold; index 3 * 4 + x is unused.
-  static const Fn table[12] = {
-      adam_impl<false, false, false, false>, adam_impl<false, false, false, true>,
-      adam_impl<false, false, true, false>,  adam_impl<false, false, true, true>,
-      adam_impl<true, false, false, false>,  adam_impl<true, false, false, true>,
-      adam_impl<true, false, true, false>,   adam_impl<true, false, true, true>,
-      adam_impl<false, true, false, false>,  adam_impl<false, true, false, true>,
-      adam_impl<false, true, true, false>,   adam_impl<false, true, true, true>,
-  };
-  table[(l2 ? 4 : dec ? 8 : 0) + (p.amsgrad ? 2 : 0) + (small ? 1 : 0)](param, m, v, max_v, grad, n, p);
+  FL_SIMD_SELECT(optim_kernels).adam(param, m, v, max_v, grad, n, p);
 }
 
 }  // namespace fastlayers
