@@ -24,10 +24,8 @@ def bn_axes(x):
 
 @pytest.fixture
 def threads():
-    """Restores the thread count a test changes."""
-    old = fl.get_num_threads()
-    yield fl.set_num_threads
-    fl.set_num_threads(old)
+    """fastlayers.set_num_threads; conftest's autouse fixture restores the count."""
+    return fl.set_num_threads
 
 
 # ------------------------------------------------------------------------------------
@@ -212,6 +210,37 @@ def test_layer_norm_matches_reference(shape, ns, has_w, has_b, nthreads, threads
         assert g.shape == gr.shape and g.dtype == np.float32, name
         scale = np.abs(gr).max() + 1e-3 if gr.size else 1.0
         np.testing.assert_allclose(g, gr, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+SIMD_CASES = [
+    # op, x shape: the 2-D path, the 4-D path with a ragged vector tail, layer norm
+    ("batch_norm", (37, 131)),
+    ("batch_norm", (3, 5, 7, 9)),
+    ("layer_norm", (9, 101)),
+]
+
+
+@pytest.mark.parametrize("op,shape", SIMD_CASES)
+def test_every_simd_path_matches_reference(simd_path, op, shape):
+    """The loops are compiled once per instruction set; each path is checked (training
+    forward, backward and the large-offset accuracy)."""
+    assert fl.get_simd_path() == simd_path
+    for offset, scale in ((0.5, 2.0), (1e4, 1e-2)):
+        x = randn(*shape, scale=scale, offset=offset)
+        dout = randn(*shape)
+        c = shape[1] if op == "batch_norm" else shape[-1]
+        p, q = randn(c), randn(c)
+        if op == "batch_norm":
+            out, cache = ops.batch_norm_forward(x, p, q, None, None)
+            out_d, cache_d = ref.batch_norm_forward(x.astype(np.float64), p, q, None, None)
+            grads, grads_d = ops.batch_norm_backward(dout, cache), ref.batch_norm_backward(dout, cache_d)
+        else:
+            out, cache = ops.layer_norm_forward(x, c, p, q)
+            out_d, cache_d = ref.layer_norm_forward(x.astype(np.float64), c, p, q)
+            grads, grads_d = ops.layer_norm_backward(dout, cache), ref.layer_norm_backward(dout, cache_d)
+        np.testing.assert_allclose(out, out_d, rtol=0, atol=2e-5 * np.abs(out_d).max(), err_msg=simd_path)
+        for g, gd in zip(grads, grads_d):
+            np.testing.assert_allclose(g, gd, rtol=0, atol=5e-5 * np.abs(gd).max(), err_msg=simd_path)
 
 
 def test_layer_norm_matches_batch_norm_of_transpose():

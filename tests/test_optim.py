@@ -214,38 +214,28 @@ def test_step_matches_reference(name, opt, state_names, hp, size):
     assert not np.array_equal(hist[-1][0], p0)  # something moved
 
 
-@pytest.mark.parametrize("path", fl.info()["simd_paths_supported"])
 @pytest.mark.parametrize("name,opt,state_names,hp", CONFIGS, ids=[c[0] for c in CONFIGS])
-def test_every_simd_path_matches_reference(name, opt, state_names, hp, path):
+def test_every_simd_path_matches_reference(simd_path, name, opt, state_names, hp):
     """The loops are compiled once per instruction set; each path is checked."""
-    old = fl.get_simd_path()
-    try:
-        fl.set_simd_path(path)
-        assert fl.get_simd_path() == path
-        p0, grads = well_conditioned(1003)
-        hist = run_steps(opt, state_names, hp, p0.copy(), grads, "cpu")
-    finally:
-        fl.set_simd_path(old)
+    assert fl.get_simd_path() == simd_path
+    p0, grads = well_conditioned(1003)
+    hist = run_steps(opt, state_names, hp, p0.copy(), grads, "cpu")
     hist_r = run_steps(opt, state_names, hp, p0.copy(), grads, "reference")
     for step, ((p, st), (pr, str_)) in enumerate(zip(hist, hist_r), start=1):
-        close(p, pr, f"{path}: param after step {step}")
+        close(p, pr, f"{simd_path}: param after step {step}")
         for k in st:
-            close(st[k], str_[k], f"{path}: {k} after step {step}")
+            close(st[k], str_[k], f"{simd_path}: {k} after step {step}")
 
 
 def test_threads_give_the_same_result():
     """Chunks split over threads: 1, 2 and 3 threads agree bit for bit."""
-    old = fl.get_num_threads()
-    try:
-        results = []
-        for nt in (1, 2, 3):
-            fl.set_num_threads(nt)
-            p, g = np.linspace(-1, 1, 400_003, dtype=np.float32), np.linspace(2, -1, 400_003, dtype=np.float32)
-            m, v = np.zeros_like(p), np.zeros_like(p)
-            ops.adam_step(p, g, m, v, step=1)
-            results.append((p, m, v))
-    finally:
-        fl.set_num_threads(old)
+    results = []
+    for nt in (1, 2, 3):  # the thread count is restored by conftest's autouse fixture
+        fl.set_num_threads(nt)
+        p, g = np.linspace(-1, 1, 400_003, dtype=np.float32), np.linspace(2, -1, 400_003, dtype=np.float32)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        ops.adam_step(p, g, m, v, step=1)
+        results.append((p, m, v))
     for r in results[1:]:
         for a, b in zip(results[0], r):
             np.testing.assert_array_equal(a, b)
