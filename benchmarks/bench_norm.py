@@ -17,6 +17,13 @@ channel sums, read them again and write dx = 5), pct_bandwidth relates it to the
 STREAM-triad bandwidth (fastlayers.machine.bandwidth_gbs), and vs_reference / vs_torch
 are the other backend's time over this one's, re-timed side by side (interleaved
 medians) right after the benchmark (> 1: fastlayers is faster).
+
+Every call allocates its outputs (out, dx), as a training loop does. For the large
+activations that costs first-touch page faults on top of the kernel: glibc hands a
+freed 25 MB block back to the OS and maps a fresh one on the next call (measured: the
+(32, 64, 56, 56) forward+backward takes ~15 ms instead of the kernels' ~9.5 ms). PyTorch
+pays the same in the same process. To time the kernels without it, keep freed memory in
+the heap: MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483648.
 """
 
 from __future__ import annotations

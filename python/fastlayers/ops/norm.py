@@ -54,7 +54,7 @@ def _check_param(p, name, shape, what):
         return None
     p = check_array(p, name)
     if p.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape} {what}, got {p.shape}")
+        raise ValueError(f"{name}: expected shape {shape} ({what}), got {p.shape}")
     return _contiguous(p)
 
 
@@ -103,7 +103,7 @@ def batch_norm_forward(
             f"x: expected more than 1 value per channel when training, got input shape {x.shape} "
             f"(N*H*W = {m})"
         )
-    what = f"(C,) = ({c},) to match the channels of x {x.shape}"
+    what = f"one value per channel of x, whose shape is {x.shape}"
     gamma = _check_param(gamma, "gamma", (c,), what)
     beta = _check_param(beta, "beta", (c,), what)
     running_mean = _check_running(running_mean, "running_mean", c, x.shape, training)
@@ -187,7 +187,7 @@ def layer_norm_forward(x, normalized_shape, weight=None, bias=None, eps=1e-5, *,
     ns = _check_normalized_shape(normalized_shape, x)
     eps = _check_eps(eps)
     backend = check_backend(backend)
-    what = f"(normalized_shape) to match x {x.shape}"
+    what = f"normalized_shape, the trailing dimensions of x, whose shape is {x.shape}"
     weight = _check_param(weight, "weight", ns, what)
     bias = _check_param(bias, "bias", ns, what)
 
