@@ -69,8 +69,8 @@ __attribute__((noinline)) void add_shifted_sums(const float* x, int64_t len, flo
 }
 
 // s.s1 += sum(dy), s.s2 += sum(dy * (x - mean)) with mean = mhi + mlo (not inlined, as above).
-__attribute__((noinline)) void add_grad_sums(const float* dy, const float* x, int64_t len, float mhi, float mlo,
-                          Sums& s) {
+__attribute__((noinline)) void add_grad_sums(const float* dy, const float* x, int64_t len,
+                                             float mhi, float mlo, Sums& s) {
   for (int64_t i = 0; i < len; i += kBlock) {
     const int64_t e = std::min(len, i + kBlock);
     float a1 = 0.f, a2 = 0.f;
