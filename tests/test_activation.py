@@ -66,20 +66,6 @@ def _check(name, kw, x, backend="cpu"):
     np.testing.assert_allclose(dx, dx64, rtol=RTOL, atol=ATOL, err_msg=f"{name} backward")
 
 
-@pytest.fixture
-def restore_simd():
-    path = fl.get_simd_path()
-    yield
-    fl.set_simd_path(path)
-
-
-@pytest.fixture
-def restore_threads():
-    n = fl.get_num_threads()
-    yield
-    fl.set_num_threads(n)
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("backend", ["cpu", "reference"])
@@ -88,7 +74,7 @@ def test_forward_backward_vs_reference(name, kw, shape, backend):
 
 
 @pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
-def test_each_simd_path(name, kw, restore_simd):
+def test_each_simd_path(name, kw):
     x = _x((5, 3, 67))  # 1005 elements: full vectors, a partial one, a partial mask byte
     for path in fl.info()["simd_paths_supported"]:
         fl.set_simd_path(path)
@@ -96,7 +82,7 @@ def test_each_simd_path(name, kw, restore_simd):
 
 
 @pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
-def test_extreme_inputs(name, kw, restore_simd):
+def test_extreme_inputs(name, kw):
     """No overflow to inf/NaN at any magnitude, and the float64 limits are reached."""
     v = [1e-30, 1e-7, 0.5, 5.0, 15.0, 19.99, 20.01, 30.0, 87.0, 89.0, 100.0, 1e4, 1e30]
     x = np.array([0.0] + v + [-t for t in v], dtype=np.float32)
@@ -127,7 +113,7 @@ def test_forward_only_matches_forward(name, kw):
 
 
 @pytest.mark.parametrize("name,kw", OPS, ids=OP_IDS)
-def test_thread_count_does_not_change_results(name, kw, restore_threads):
+def test_thread_count_does_not_change_results(name, kw):
     x = _x((3, 65537))
     dout = _x(x.shape, seed=1)
     fl.set_num_threads(1)

@@ -29,20 +29,6 @@ def _kernel_mask(n, p, seed):
     return keep.astype(bool)
 
 
-@pytest.fixture
-def restore_simd():
-    path = fl.get_simd_path()
-    yield
-    fl.set_simd_path(path)
-
-
-@pytest.fixture
-def restore_threads():
-    n = fl.get_num_threads()
-    yield
-    fl.set_num_threads(n)
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("p", [0.5, 0.1])
 def test_kernel_equals_reference_bit_for_bit(shape, p):
@@ -66,7 +52,7 @@ def test_mask_equals_reference_mask(seed, p):
     np.testing.assert_array_equal(_kernel_mask(n, p, seed), ref.dropout_mask((n,), p, seed))
 
 
-def test_mask_same_for_every_thread_count_and_simd_path(restore_simd, restore_threads):
+def test_mask_same_for_every_thread_count_and_simd_path():
     n = 3 * 65537 + 5  # split over threads at 2 threads
     expected = ref.dropout_mask((n,), 0.3, 99)
     x = np.ones(n, dtype=np.float32)
