@@ -166,7 +166,7 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
   // remainder never produces a sliver of a block.
   const int64_t kc_blocks = ceil_div(k, kern.kc);
   const int64_t kc_max = ceil_div(k, kc_blocks);
-  const int64_t nc_max = std::min<int64_t>(round_up(n, NR), kern.nc);
+  const int64_t nc_max = std::min<int64_t>(round_up(n, NR), round_up(kern.nc, NR));
 
   // Threads: by flops, then by the work available.
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);

@@ -10,6 +10,9 @@
 // internal linkage so no AVX-512 code can leak into paths chosen for other CPUs.
 #include <immintrin.h>
 
+#include <array>
+#include <utility>
+
 #include "cpu/gemm_kernels.h"
 #include "cpu/gemm_pack.h"
 
@@ -18,30 +21,42 @@ namespace gemm_detail {
 namespace {
 
 constexpr int MR = 14;
-constexpr int NR = 32;
+constexpr int NV = 2;         // zmm vectors per tile row
+constexpr int NR = 16 * NV;
+
+// Write mask for the 16 columns of vector v when only n columns of the tile are valid.
+inline __mmask16 column_mask(int n, int v) {
+  const int left = n - 16 * v;
+  return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+}
 
 template <int M>
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
                   int64_t rs_c, int64_t cs_c, int m, int n, float alpha, float beta) {
-  __m512 acc0[M], acc1[M];
-#pragma GCC unroll 14
-  for (int i = 0; i < M; ++i) {
-    acc0[i] = _mm512_setzero_ps();
-    acc1[i] = _mm512_setzero_ps();
-  }
+  __m512 acc[M][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   if (cs_c == 1) {
-#pragma GCC unroll 14
-    for (int i = 0; i < M; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rs_c), _MM_HINT_T0);
+    // Every 64-byte line of the tile's rows: C is read (beta != 0) or written only after
+    // the k loop, by which time the lines are in L1.
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * rs_c + 16 * v), _MM_HINT_T0);
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 14
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += MR;
     b += NR;
@@ -49,47 +64,37 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
 
   const __m512 va = _mm512_set1_ps(alpha);
   if (cs_c == 1) {
-    const __mmask16 k0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
-    const __mmask16 k1 = n >= 32 ? __mmask16(0xffff)
-                         : n > 16 ? __mmask16((1u << (n - 16)) - 1u)
-                                  : __mmask16(0);
-    if (beta == 0.0f) {
-#pragma GCC unroll 14
-      for (int i = 0; i < M; ++i) {
-        float* row = c + i * rs_c;
-        _mm512_mask_storeu_ps(row, k0, _mm512_mul_ps(va, acc0[i]));
-        _mm512_mask_storeu_ps(row + 16, k1, _mm512_mul_ps(va, acc1[i]));
-      }
-    } else {
-      const __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 14
-      for (int i = 0; i < M; ++i) {
-        float* row = c + i * rs_c;
-        const __m512 c0 = _mm512_maskz_loadu_ps(k0, row);
-        const __m512 c1 = _mm512_maskz_loadu_ps(k1, row + 16);
-        _mm512_mask_storeu_ps(row, k0, _mm512_fmadd_ps(vb, c0, _mm512_mul_ps(va, acc0[i])));
-        _mm512_mask_storeu_ps(row + 16, k1, _mm512_fmadd_ps(vb, c1, _mm512_mul_ps(va, acc1[i])));
+    __mmask16 mask[NV];
+    for (int v = 0; v < NV; ++v) mask[v] = column_mask(n, v);
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      float* row = c + i * rs_c;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        __m512 r = _mm512_mul_ps(va, acc[i][v]);
+        if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), r);
+        _mm512_mask_storeu_ps(row + 16 * v, mask[v], r);
       }
     }
   } else {
     alignas(64) float tile[M * NR];
-    for (int i = 0; i < M; ++i) {
-      _mm512_store_ps(tile + i * NR, acc0[i]);
-      _mm512_store_ps(tile + i * NR + 16, acc1[i]);
-    }
+    for (int i = 0; i < M; ++i)
+      for (int v = 0; v < NV; ++v) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
     store_tile_generic(tile, NR, c, rs_c, cs_c, m, n, alpha, beta);
   }
 }
 
-template <int... Ms>
-struct Table {
-  static constexpr MicroKernel fns[sizeof...(Ms)] = {&micro_kernel<Ms>...};
-};
+// micro_kernel<1> ... micro_kernel<MR>, indexed by row count - 1.
+template <int... Is>
+constexpr std::array<MicroKernel, sizeof...(Is)> make_row_table(std::integer_sequence<int, Is...>) {
+  return {&micro_kernel<Is + 1>...};
+}
+constexpr auto kRowKernels = make_row_table(std::make_integer_sequence<int, MR>{});
 
 void micro_dispatch(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c,
                     int64_t cs_c, int m, int n, float alpha, float beta) {
-  using T = Table<1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14>;
-  T::fns[m - 1](kc, a, b, c, rs_c, cs_c, m, n, alpha, beta);
+  kRowKernels[m - 1](kc, a, b, c, rs_c, cs_c, m, n, alpha, beta);
 }
 
 // Dot-product tile for narrow C: MI rows x NJ columns of C, each the dot product of an A
@@ -160,10 +165,13 @@ void dot_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs_a, con
 }  // namespace
 
 const KernelInfo& kernel_avx512() {
-  // KC: a 32-wide B micro-panel of 256 rows is 32 KiB, streamed through L1 while the
-  // 14-row A micro-panels (14 KiB each) come from the MC x KC block in L2.
-  static const KernelInfo info{"avx512", MR, NR, 256, 224, 4096, &micro_dispatch, &pack_a_impl<MR>, &pack_b_impl<NR>,
-                               &dot_gemm, 12};
+  // KC = 512: the 14-row A micro-panels (28 KiB) and the 32-wide B micro-panel (64 KiB)
+  // stream from L2, where the MC x KC A block (112 x 512 floats = 224 KiB) stays; a
+  // larger KC halves the passes over C. Measured on Zen 4 (1 MiB L2, per-thread CPU
+  // time, interleaved with OpenBLAS): KC/MC = 512/112 beat 256/224, 384/168 and 192/280
+  // by 2-5% at 1024^3 and 2048^3 and tied on the MLP shapes. NC: the KC x NC B panel in L3.
+  static const KernelInfo info{"avx512", MR, NR, 512, 112, 4096, &micro_dispatch,
+                               &pack_a_impl<MR>, &pack_b_impl<NR>, &dot_gemm, 12};
   return info;
 }
 
