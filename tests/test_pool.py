@@ -67,6 +67,9 @@ CASES = [
     ((1, 2, 3, 3), 5, 1, 2),  # kernel larger than the input, fits the padding
     ((2, 3, 20, 21), 2, 3, 0),  # stride > kernel: gaps between windows
     ((1, 3, 9, 40), (1, 4), (1, 4), 0),
+    ((1, 2, 9, 71), 2, 2, 0),  # rows longer than a vector, not a multiple of one
+    ((1, 2, 5, 67), 3, 2, 1),
+    ((1, 1, 4, 64), 3, 1, 1),  # rows a multiple of every vector width
     ((0, 3, 8, 8), 2, 2, 0),  # empty batch
 ]
 
