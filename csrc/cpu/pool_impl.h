@@ -45,7 +45,11 @@ inline ColumnSplit interior_columns(const Pool2dShape& s) {
 // ---------------------------------------------------------------------------
 // Max pool forward
 //
-// Separable, with explicit vectors V (the ISA unit's vector type, see pool_avx512.cpp):
+// With explicit vectors V (the ISA unit's vector type; interface in pool_scalar.cpp), two
+// ways:
+// - fast path, for a fixed 2x2 or 3x3 window with column stride 2 on rows wholly inside
+//   the input: every output's candidates straight from x (max_row_direct);
+// - separable, for everything else:
 //   1. columns: for every input column w, the best of the window's rows:
 //      colv[w], coli[w] (value, flat index), contiguous loads of each input row;
 //   2. rows:    for each interior output, the best of colv/coli over its kw columns,
@@ -209,6 +213,7 @@ void row_best(float* __restrict out, int32_t* __restrict idx, const float* __res
 // windows lie wholly inside the input: each output's KH*KW candidates straight from x
 // (de-interleaving loads), scanned in row-major order with "strictly larger replaces",
 // the argmax kept as a small in-window offset. About half the work of the separable path.
+// The scan is short and latency-bound, hence one chain per window row.
 // Outputs j in [0, n) have their window's top-left element at xr[2j].
 //   out, idx: the n outputs; xr: row h0 of the plane, from column c0; W: the row length
 template <class V, int KH, int KW, bool kIdx>
@@ -217,6 +222,11 @@ void max_row_direct(float* __restrict out, int32_t* __restrict idx, const float*
   constexpr int N = V::N;
   const auto chunk = [&](int64_t j, int64_t count, typename V::F& v, typename V::I& off) {
     const float* p = xr + 2 * j;
+    // One scan per window row (independent, so they overlap in the pipeline), then the
+    // rows folded in order: a later row wins only when strictly better, which keeps ties
+    // on the earlier row without comparing indices.
+    typename V::F rv[KH];
+    typename V::I ro[KH];
 #pragma GCC unroll 4
     for (int a = 0; a < KH; ++a) {
 #pragma GCC unroll 4
@@ -227,24 +237,32 @@ void max_row_direct(float* __restrict out, int32_t* __restrict idx, const float*
         const float* q = p + a * W + b;
         const int64_t need = 2 * count - 1 + (b + 1 < KW ? 1 : 0);
         typename V::F even, odd;
-        if (need >= 2 * N || q + 2 * N <= plane_end) {
+        if (need >= 2 * N || plane_end - q >= 2 * N) {
           V::load2(q, even, odd);
         } else {
           V::load2_n(q, need, even, odd);
         }
         for (int c = 0; c < 2 && b + c < KW; ++c) {
           const typename V::F cand = c == 0 ? even : odd;
-          const int32_t o = static_cast<int32_t>(a * W + b + c);
-          if (a == 0 && b + c == 0) {
-            v = cand;
-            off = V::set1i(0);
+          const typename V::I o = V::set1i(static_cast<int32_t>(a * W + b + c));
+          if (b + c == 0) {
+            rv[a] = cand;
+            ro[a] = o;
           } else {
-            const auto take = V::beats(cand, v);
-            v = V::sel(take, cand, v);
-            off = V::seli(take, V::set1i(o), off);
+            const auto take = V::beats(cand, rv[a]);
+            rv[a] = V::sel(take, cand, rv[a]);
+            ro[a] = V::seli(take, o, ro[a]);
           }
         }
       }
+    }
+    v = rv[0];
+    off = ro[0];
+#pragma GCC unroll 4
+    for (int a = 1; a < KH; ++a) {
+      const auto take = V::beats(rv[a], v);
+      v = V::sel(take, rv[a], v);
+      off = V::seli(take, ro[a], off);
     }
   };
   const auto emit = [&](int64_t j, int64_t count) {

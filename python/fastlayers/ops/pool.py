@@ -95,8 +95,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, backend=None):
     Ties: the FIRST maximum in row-major window order wins, so exactly one element per
     window receives the gradient (PyTorch's CPU kernel makes the same choice).
     NaN: counts as larger than every number, so a window holding a NaN outputs NaN (as in
-    PyTorch) and its gradient goes to the window's first NaN. A window whose input elements
-    are all -inf outputs -inf and routes its gradient to its first input element.
+    PyTorch) and its gradient goes to the window's first NaN (PyTorch's CPU kernel picks
+    the last one). A window whose input elements are all -inf outputs -inf and routes its
+    gradient to its first input element.
     """
     backend = check_backend(backend)
     x, g = _input(x, kernel_size, stride, padding)

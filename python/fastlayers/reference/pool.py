@@ -149,7 +149,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     chosen, so exactly one element per window receives the gradient.
     NaN: counts as larger than every number (like ``np.argmax``), so a window holding a
     NaN outputs NaN (as PyTorch does) and its gradient goes to the first NaN in window
-    order. A window whose input elements are all -inf outputs -inf, with the argmax on its
+    order (PyTorch's CPU kernel picks the last). A window whose input elements are all -inf outputs -inf, with the argmax on its
     first input element (never on padding).
     """
     x = _float_array(x, "x")
