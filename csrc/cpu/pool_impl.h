@@ -164,6 +164,8 @@ void row_best(float* __restrict out, int32_t* __restrict idx, const float* __res
     const auto chunk = [&](int64_t j, typename V::F& v, typename V::I& i) {
       const float* cv = colv + c0 + j * SW;
       const int32_t* ci = coli + c0 + j * SW;
+      v = V::zero();  // (kw >= 1: column 0 below sets them)
+      i = V::set1i(0);
       for (int64_t b = 0; b < kw; ++b) {
         typename V::F c;
         typename V::I cidx;
@@ -187,8 +189,8 @@ void row_best(float* __restrict out, int32_t* __restrict idx, const float* __res
         }
       }
     };
-    typename V::F v;
-    typename V::I i;
+    typename V::F v = V::zero();
+    typename V::I i = V::set1i(0);
     if (n >= N) {
       int64_t j = 0;
       for (; j + N <= n; j += N) {
@@ -266,8 +268,8 @@ void max_row_direct(float* __restrict out, int32_t* __restrict idx, const float*
     }
   };
   const auto emit = [&](int64_t j, int64_t count) {
-    typename V::F v;
-    typename V::I off;
+    typename V::F v = V::zero();
+    typename V::I off = V::set1i(0);
     chunk(j, count, v, off);
     // flat index = first + 2j + 2 * lane + offset in the window
     const typename V::I i = V::addi(V::addi(V::set1i(first + static_cast<int32_t>(2 * j)),
