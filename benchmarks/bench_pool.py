@@ -35,16 +35,21 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
-import pytest
+# Script mode measures one thread: keep NumPy's OpenBLAS from starting threads that spin
+# on the other core (set before NumPy loads; no effect under pytest, which loaded it).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import fastlayers as fl
-from fastlayers import ops, reference as ref
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastlayers as fl  # noqa: E402
+from fastlayers import ops, reference as ref  # noqa: E402
 
 try:  # optional: PyTorch is a comparison, not a dependency
     import torch
