@@ -17,11 +17,14 @@ average pools), each op timed for every contender:
 Bandwidth: bytes = the arrays the op must read and write once, counted as fastlayers moves
 them: input read + output written (+ the int32 argmax written by max_fwd / read by
 max_bwd). The same byte count is used for every contender, so GB/s compares times; note
-that PyTorch moves more (int64 indices). "% bw" is that rate divided by a rough probe of
-the machine's memory bandwidth: a NumPy copy of a 64 MiB array (read + write counted,
-median of several), measured at the start of the run. The issue's STREAM triad figure
-for this machine is about 20 GB/s on one core and 27 on two. Working sets under the
-32 MiB L3 (the (128, 32, 28, 28) case) can run above the DRAM rate.
+that PyTorch moves more (int64 indices). Write-allocate reads of the outputs are not
+counted. The yardstick is a rough probe, not STREAM: a 1-thread NumPy copy (np.copyto,
+read + write counted). The table times one per row, of the op's own byte count and in
+the same interleaved rounds ("copy GB/s", so it sees the same cache residency and the
+same neighbours' load; "% copy" = fastlayers' GB/s / copy's), and prints a 64 MiB copy at
+the start; pytest mode puts the 64 MiB figure in extra_info (probe_gbs, pct_probe). The
+issue's STREAM triad figure for this machine is about 20 GB/s on one core and 27 on two.
+Working sets under the 32 MiB L3 (the (128, 32, 28, 28) case) can run above DRAM rate.
 
 Every contender is validated against the NumPy reference before it is timed. The table
 times interleaved rounds (each round runs every contender once, in a rotated order, so
@@ -102,7 +105,10 @@ CASES = [
     Case("gap-big", (32, 64, 56, 56), global_pool=True),
 ]
 
-CONTENDERS = ("fastlayers", "reference", "torch", "torch_cl")
+# fastlayers: the functional API (fastlayers.ops); fl_kernel: its C++ kernel alone, on
+# preallocated outputs; reference: the NumPy reference; torch / torch_cl: PyTorch CPU on
+# NCHW / channels-last (torch.channels_last) tensors.
+CONTENDERS = ("fastlayers", "fl_kernel", "reference", "torch", "torch_cl")
 
 
 @functools.lru_cache(maxsize=2)
@@ -150,6 +156,34 @@ def _fastlayers(case: Case, op: str, x, dout, backend=None):
     raise ValueError(op)
 
 
+def _kernel(case: Case, op: str, x, dout):
+    """The C++ kernel alone (fastlayers._cpu, outputs allocated once): what the functional
+    API costs beyond it is validation and a fresh output array per call."""
+    from fastlayers import _cpu
+
+    g = (case.kernel, case.kernel, case.stride, case.stride, case.padding, case.padding)
+    out = np.empty(case.out_shape, np.float32)
+    dx = np.empty(case.shape, np.float32)
+    if op in ("max_fwd", "max_infer", "max_bwd"):
+        argmax = np.empty(case.out_shape, np.int32)
+        _cpu.max_pool2d_forward(out, argmax, x, *g)
+    if op == "max_fwd":
+        return lambda: (_cpu.max_pool2d_forward(out, argmax, x, *g), out)[1]
+    if op == "max_infer":
+        return lambda: (_cpu.max_pool2d_forward(out, None, x, *g), out)[1]
+    if op == "max_bwd":
+        return lambda: (_cpu.max_pool2d_backward(dx, dout, argmax, *g), dx)[1]
+    if op == "avg_fwd":
+        return lambda: (_cpu.avg_pool2d_forward(out, x, *g), out)[1]
+    if op == "avg_bwd":
+        return lambda: (_cpu.avg_pool2d_backward(dx, dout, *g), dx)[1]
+    if op == "gap_fwd":
+        return lambda: (_cpu.global_avg_pool2d_forward(out, x), out)[1]
+    if op == "gap_bwd":
+        return lambda: (_cpu.global_avg_pool2d_backward(dx, dout), dx)[1]
+    raise ValueError(op)
+
+
 def _torch(case: Case, op: str, x, dout, channels_last: bool):
     """PyTorch's CPU kernels for `op`, NCHW or channels-last; returns a callable giving NCHW numpy."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -188,6 +222,8 @@ def make_runner(case: Case, op: str, contender: str):
     x, dout, expect = _data(case)
     if contender == "fastlayers":
         run = _fastlayers(case, op, x, dout)
+    elif contender == "fl_kernel":
+        run = _kernel(case, op, x, dout)
     elif contender == "reference":
         run = _fastlayers(case, op, x, dout, backend="reference")
     elif contender in ("torch", "torch_cl"):
@@ -276,12 +312,13 @@ def table(threads_list, rounds, ref_rounds, with_reference, case_names):
     probe = bandwidth_probe()
     print(f"fastlayers {fl.__version__}, SIMD {fl.get_simd_path()}; torch "
           f"{torch.__version__ if torch is not None else 'not installed'}")
-    print(f"bandwidth probe (np.copyto of 64 MiB, read+write, 1 thread): {probe:.1f} GB/s; "
+    print(f"bandwidth probe at start (np.copyto of 64 MiB, read+write, 1 thread): {probe:.1f} GB/s; "
           f"medians of {rounds} interleaved rounds (reference: {ref_rounds})\n")
     contenders = [c for c in CONTENDERS if (c != "reference" or with_reference)
                   and (not c.startswith("torch") or torch is not None)]
     head = f"{'case':34} {'op':9} {'thr':>3} " + " ".join(f"{c + ' ms':>14}" for c in contenders)
-    head += f" {'fl GB/s':>8} {'% bw':>5} " + " ".join(f"{'x ' + c:>12}" for c in contenders if c != "fastlayers")
+    head += f" {'fl GB/s':>8} {'kern GB/s':>9} {'copy GB/s':>9} {'% copy':>6} {'kern %':>6} "
+    head += " ".join(f"{'x ' + c:>12}" for c in contenders if c != "fastlayers")
     print(head)
     print("-" * len(head))
     for threads in threads_list:
@@ -291,19 +328,29 @@ def table(threads_list, rounds, ref_rounds, with_reference, case_names):
                 continue
             for op in case.ops:
                 runners = {c: make_runner(case, op, c) for c in contenders}
+                # The bandwidth yardstick, timed in the same rounds: a 1-thread NumPy copy
+                # moving the op's byte count (half read, half written).
+                src = np.ones(case.bytes(op) // 8, np.float32)
+                dst = np.empty_like(src)
+                runners["copy"] = functools.partial(np.copyto, dst, src)
                 for run in runners.values():  # warm-up (page faults, thread pools)
                     run()
                 med = time_interleaved(runners, rounds, ref_rounds)
                 fl_t = med["fastlayers"]
                 gbs = case.bytes(op) / fl_t / 1e9
+                copy_gbs = 2 * src.nbytes / med["copy"] / 1e9
                 line = f"{case.label():34} {op:9} {threads:>3} "
                 line += " ".join(f"{1e3 * med[c]:>14.3f}" for c in contenders)
-                line += f" {gbs:>8.1f} {100 * gbs / probe:>5.0f} "
+                kgbs = case.bytes(op) / med["fl_kernel"] / 1e9
+                line += f" {gbs:>8.1f} {kgbs:>9.1f} {copy_gbs:>9.1f} {100 * gbs / copy_gbs:>6.0f} {100 * kgbs / copy_gbs:>6.0f} "
                 line += " ".join(f"{med[c] / fl_t:>12.2f}" for c in contenders if c != "fastlayers")
                 print(line, flush=True)
         _data.cache_clear()
     print("\nx <contender> = contender's time / fastlayers' time (> 1: fastlayers is faster). "
-          "GB/s counts input + output (+ int32 argmax) bytes once.")
+          "GB/s counts input + output (+ int32 argmax) bytes once;\ncopy GB/s: a NumPy copy of "
+          "the same byte count timed in the same rounds; % copy = fl GB/s / copy GB/s (the "
+          "functional API),\nkern % = the same for the kernel alone (fl_kernel: preallocated "
+          "outputs, no validation).")
 
 
 def main(argv=None):

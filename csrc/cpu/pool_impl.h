@@ -595,14 +595,17 @@ void avg_backward_plane_tiled(float* __restrict dx, const float* __restrict dout
 // General case, separable (the transpose of avg_plane): for each output row, spread
 // dout / (kh * kw) along a line of W columns (each window's share to its columns), then add
 // the line to the window's input rows. SW as in avg_plane.
-//   dx (H, W); dout (OH, OW); line (W)
+//   dx (H, W); dout (OH, OW); line (W); halves (W + kw + 4): scratch for stride 2
 template <int SW>
 void avg_backward_plane_general(float* __restrict dx, const float* __restrict dout,
-                                const Pool2dShape& s, float* __restrict line) {
+                                const Pool2dShape& s, float* __restrict line,
+                                float* __restrict halves) {
   const int64_t H = s.h, W = s.w, OW = s.ow, sw = SW ? SW : s.sw;
   const float inv = 1.0f / static_cast<float>(s.kh * s.kw);
   const ColumnSplit cols = interior_columns(s);
-  std::fill(dx, dx + H * W, 0.0f);
+  // dx rows are written on first touch and accumulated after (no zeroing pass over the
+  // plane); rows no window covers are zeroed. Rows [0, fresh) have been written.
+  int64_t fresh = 0;
   for (int64_t oh = 0; oh < s.oh; ++oh) {
     const int64_t h0 = oh * s.sh - s.ph;
     const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + s.kh, H);
@@ -614,8 +617,29 @@ void avg_backward_plane_general(float* __restrict dx, const float* __restrict do
       const int64_t n = cols.hi - cols.lo;
       float* __restrict l = line + cols.lo * sw - s.pw;
       const float* __restrict gi = g + cols.lo;
-      for (int64_t b = 0; b < s.kw; ++b) {
-        for (int64_t j = 0; j < n; ++j) l[j * sw + b] += inv * gi[j];
+      if constexpr (SW == 2) {
+        // Stride 2: window column b of output j lands on line column 2 (j + b/2) + b%2, so
+        // the even and the odd line columns are each a sum of shifted copies of dout:
+        // contiguous adds into two half lines, then one interleaving add into the line.
+        float* __restrict even = halves;
+        float* __restrict odd = halves + (W + s.kw + 1) / 2 + 1;
+        const int64_t ne = n + (s.kw - 1) / 2;            // even columns touched
+        const int64_t no = s.kw > 1 ? n + (s.kw - 2) / 2 : 0;  // odd columns touched
+        std::fill(even, even + ne, 0.0f);
+        std::fill(odd, odd + no, 0.0f);
+        for (int64_t b = 0; b < s.kw; ++b) {
+          float* __restrict h = (b & 1 ? odd : even) + b / 2;
+          for (int64_t j = 0; j < n; ++j) h[j] += inv * gi[j];
+        }
+        for (int64_t m = 0; m < no; ++m) {
+          l[2 * m] += even[m];
+          l[2 * m + 1] += odd[m];
+        }
+        for (int64_t m = no; m < ne; ++m) l[2 * m] += even[m];
+      } else {
+        for (int64_t b = 0; b < s.kw; ++b) {
+          for (int64_t j = 0; j < n; ++j) l[j * sw + b] += inv * gi[j];
+        }
       }
     }
     const auto border = [&](int64_t ow) {
@@ -625,29 +649,36 @@ void avg_backward_plane_general(float* __restrict dx, const float* __restrict do
     };
     for (int64_t ow = 0; ow < cols.lo; ++ow) border(ow);
     for (int64_t ow = cols.hi; ow < OW; ++ow) border(ow);
+    if (hs > fresh) std::fill(dx + fresh * W, dx + hs * W, 0.0f);  // rows between windows
     for (int64_t h = hs; h < he; ++h) {
       float* __restrict r = dx + h * W;
-      for (int64_t w = 0; w < W; ++w) r[w] += line[w];
+      if (h >= fresh) {
+        std::copy(line, line + W, r);
+      } else {
+        for (int64_t w = 0; w < W; ++w) r[w] += line[w];
+      }
     }
+    fresh = std::max(fresh, he);
   }
+  std::fill(dx + fresh * W, dx + H * W, 0.0f);  // rows below the last window
 }
 
 void avg_backward(float* dx, const float* dout, const Pool2dShape& s, int nthreads) {
   const int64_t planes = s.n * s.c, in_plane = s.h * s.w, out_plane = s.oh * s.ow;
   const bool tiled2 = s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0;
-  using PlaneFn = void (*)(float*, const float*, const Pool2dShape&, float*);
+  using PlaneFn = void (*)(float*, const float*, const Pool2dShape&, float*, float*);
   const PlaneFn general = s.sw == 1   ? &avg_backward_plane_general<1>
                           : s.sw == 2 ? &avg_backward_plane_general<2>
                                       : &avg_backward_plane_general<0>;
 #pragma omp parallel num_threads(nthreads)
   {
-    std::vector<float> line(tiled2 ? 0 : s.w);
+    std::vector<float> line(tiled2 ? 0 : s.w), halves(tiled2 ? 0 : s.w + s.kw + 4);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
       if (tiled2) {
         avg_backward_plane_tiled<2>(dx + p * in_plane, dout + p * out_plane, s);
       } else {
-        general(dx + p * in_plane, dout + p * out_plane, s, line.data());
+        general(dx + p * in_plane, dout + p * out_plane, s, line.data(), halves.data());
       }
     }
   }
