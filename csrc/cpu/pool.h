@@ -33,7 +33,9 @@ struct Pool2dShape {
 void max_pool2d_forward(float* out, int32_t* argmax, const float* x, const Pool2dShape& s);
 
 // dx = 0, then dx[n, c, argmax[n, c, o]] += dout[n, c, o] for every output o
-// (overlapping windows accumulate). Throws if an argmax entry lies outside the plane.
+// (overlapping windows accumulate). Throws if an argmax entry lies outside the plane; the
+// 2x2 stride-2 path (which writes each window whole instead of scattering) ignores an
+// entry outside its own window. Either way nothing outside dx is written.
 //   dx (N, C, H, W); dout, argmax (N, C, OH, OW)
 void max_pool2d_backward(float* dx, const float* dout, const int32_t* argmax, const Pool2dShape& s);
 
@@ -58,7 +60,7 @@ namespace pool_detail {
 // One instruction set's build of the plane loops (pool_impl.h compiled by pool_avx512.cpp,
 // pool_avx2.cpp and pool_scalar.cpp). Each function runs `nthreads` OpenMP threads over
 // the N * C planes; shapes are already checked. max_backward returns the number of argmax
-// entries it found out of range (and skipped).
+// entries it found out of range (and skipped; 0 from the 2x2 stride-2 path, see above).
 struct PoolKernels {
   void (*max_forward)(float* out, int32_t* argmax, const float* x, const Pool2dShape& s, int nthreads);
   int64_t (*max_backward)(float* dx, const float* dout, const int32_t* argmax, const Pool2dShape& s,

@@ -2,13 +2,13 @@
 // pool_avx512.cpp, pool_avx2.cpp and pool_scalar.cpp (see common/dispatch.h). Everything
 // here has internal linkage: each ISA unit gets its own copy.
 //
-// Max pool forward uses explicit vectors: a type V with N float lanes and the few
-// operations listed in pool_scalar.cpp (load, store, de-interleaving load, compare, select),
-// defined by each ISA unit. Explicit because the compiler's own vectorisation of the
-// compare-and-select loops was fragile: whenever it left a scalar remainder (every row
-// shorter than a vector or not a multiple of one), that remainder compiled to branches
-// that random data mispredicts, running 5-10x slower. The other loops (sums, copies,
-// scatters) are plain C++ that the compiler vectorises per ISA.
+// Max pool (forward, and the 2x2 backward) uses explicit vectors: a type V with N float
+// lanes and the few operations listed in pool_scalar.cpp (load, store, de-interleaving
+// load, compare, select), defined by each ISA unit. Explicit because the compiler's own
+// vectorisation of the compare-and-select loops was fragile: whenever it left a scalar
+// remainder (every row shorter than a vector or not a multiple of one), that remainder
+// compiled to branches that random data mispredicts, running 5-10x slower. The other
+// loops (sums, copies, scatters) are plain C++ that the compiler vectorises per ISA.
 //
 // Each output row splits into
 //   - the interior: windows that lie wholly inside the input columns (vectorised);
