@@ -13,18 +13,6 @@ import fastlayers as fl
 from fastlayers import ops, reference as ref
 from fastlayers.gradcheck import numerical_gradient, rel_error
 
-SIMD_PATHS = fl.info()["simd_paths_supported"]
-
-
-@pytest.fixture(params=SIMD_PATHS)
-def simd_path(request):
-    """Run the test on one SIMD build of the kernels, then restore the default."""
-    before = fl.get_simd_path()
-    fl.set_simd_path(request.param)
-    yield request.param
-    fl.set_simd_path(before)
-
-
 def make_input(shape, kind, seed=0):
     """float32 test input. normal: distinct values; ties: small integers (many ties);
     negative: huge negative values and -inf (padding must still never win)."""
