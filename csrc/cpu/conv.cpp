@@ -1,0 +1,827 @@
+// 2-D convolution on the CPU: implicit GEMM on the BLIS micro-kernel.
+//
+// No im2col matrix is ever built. The output is computed in panels of NR output
+// columns (pixels; a panel may span images). For each panel, the rows (c, r, s) of the
+// im2col matrix are packed straight from the input into the GEMM's packed-B layout
+// (conv_impl.h: a few masked vector loads per row, using a zero-padded copy of the
+// input so no bounds are tested), and the micro-kernel multiplies them with the weights,
+// which are packed once per call:
+//
+//   forward        out_g (Kg, NR) = W_g (Kg, CgRS) @ col_g (CgRS, NR)        per panel
+//   backward-data  stride 1: the forward of dout with the flipped, transposed kernel
+//                  (dx = conv(dout, W'), W'[c, k] = W[k, c] rotated 180 degrees);
+//                  stride > 1: dcol = W_g^T @ dout, scattered back by col2im
+//   backward-wt    dW_g (Kg, CgRS) += dout_g @ col_g^T as dot products along the pixels
+//                  (6 x 4 tiles, conv_impl.h): both operands are contiguous along the
+//                  reduction, so unlike a GEMM it needs no transposed packing
+//
+// A 1x1 convolution with stride 1 and no padding reads x in place (each im2col row is a
+// channel plane): the forward is then exactly a GEMM per image. Depthwise convolutions
+// (groups == C > 1) run a direct kernel.
+//
+// Threads: panels (forward) or column blocks (weight gradient) are shared out
+// statically; each thread has its own packing buffers and a private dW that is summed at
+// the end, so results do not depend on scheduling. Workspace is bounded: the padded
+// input is made for a chunk of images at a time (a few MB), never N*C*R*S*P*Q.
+#include "cpu/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/dispatch.h"
+#include "common/error.h"
+#include "common/threads.h"
+#include "cpu/conv_kernels.h"
+#include "cpu/gemm.h"
+#include "cpu/gemm_kernels.h"
+
+namespace fastlayers {
+namespace {
+
+using conv_detail::ConvKernels;
+using conv_detail::PanelPlan;
+using conv_detail::PanelRun;
+using gemm_detail::KernelInfo;
+
+// The GEMM micro-kernel and packing routines of the active SIMD path (as gemm.cpp picks
+// them) and this family's loops for the same path: their panel widths must agree.
+const KernelInfo& gemm_kernel() {
+#if FL_HAVE_X86_SIMD
+  switch (simd_path()) {
+    case SimdPath::kAvx512:
+      return gemm_detail::kernel_avx512();
+    case SimdPath::kAvx2:
+      return gemm_detail::kernel_avx2();
+    case SimdPath::kScalar:
+      break;
+  }
+#endif
+  return gemm_detail::kernel_scalar();
+}
+
+const ConvKernels& conv_kernels() { return FL_SIMD_SELECT(conv_detail::conv_kernels); }
+
+// A grow-only 64-byte aligned buffer per calling thread (steady-state calls allocate
+// nothing; a fresh multi-MB malloc would be an mmap and page faults on every call).
+class Workspace {
+ public:
+  ~Workspace() { std::free(data_); }
+  float* get(size_t count) {
+    if (count > capacity_) {
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      const size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (data_ == nullptr) throw std::bad_alloc();
+      capacity_ = count;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+float* workspace(size_t count) {
+  thread_local Workspace ws;
+  return ws.get(count);
+}
+float* partial_workspace(size_t count) {
+  thread_local Workspace ws;
+  return ws.get(count);
+}
+
+// Hands out consecutive 64-byte aligned pieces of one workspace.
+class Carver {
+ public:
+  static size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
+  explicit Carver(float* base) : p_(base) {}
+  float* take(size_t n) {
+    float* r = p_;
+    p_ += aligned(n);
+    return r;
+  }
+
+ private:
+  float* p_;
+};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Sizes derived from a Conv2dShape.
+struct Dims {
+  int64_t cg, kg;  // channels per group in / out
+  int64_t crs;     // rows of the im2col matrix: Cg * R * S
+  int64_t hw, pq;  // input / output pixels per channel
+  bool is_1x1;     // 1x1, stride 1, no padding: x is the im2col matrix
+};
+
+Dims dims_of(const Conv2dShape& sh) {
+  Dims d;
+  d.cg = sh.c / sh.groups;
+  d.kg = sh.k / sh.groups;
+  d.crs = d.cg * sh.r * sh.s;
+  d.hw = sh.h * sh.w;
+  d.pq = sh.p * sh.q;
+  d.is_1x1 = sh.r == 1 && sh.s == 1 && sh.stride_h == 1 && sh.stride_w == 1 && sh.pad_top == 0 &&
+             sh.pad_left == 0 && sh.p == sh.h && sh.q == sh.w;
+  return d;
+}
+
+// ---------------------------------------------------------------------------------
+// The input as the packing routines read it: channel planes of hp x wp, with the zero
+// padding materialised, so that output pixel (oh, ow) and kernel tap (r, s) read
+//   data[n*image + c*plane + (oh*stride_h + r*dil_h)*pitch + ow*stride_w + s*dil_w]
+// with no bounds test. When the convolution reads no padding the input itself is used.
+// ---------------------------------------------------------------------------------
+
+struct SourceGeometry {
+  int64_t hp, wp;  // rows / columns the windows reach
+  bool direct;     // x itself (no padding needed): pitch W, plane H*W
+  int64_t pitch, plane, image;
+};
+
+SourceGeometry source_geometry(const Conv2dShape& sh) {
+  SourceGeometry g;
+  g.hp = (sh.p - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
+  g.wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
+  g.direct = sh.pad_top == 0 && sh.pad_left == 0 && g.hp <= sh.h && g.wp <= sh.w;
+  g.pitch = g.direct ? sh.w : g.wp;
+  g.plane = g.direct ? sh.h * sh.w : g.hp * g.wp;
+  g.image = sh.c * g.plane;
+  return g;
+}
+
+// Padded copy budget (floats) for one chunk of images: a few MB, so the chunk is
+// still in L3 when the panels read it.
+constexpr int64_t kPadChunkFloats = 2 << 20;
+
+int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g) {
+  if (g.direct) return sh.n;
+  return std::max<int64_t>(1, std::min<int64_t>(sh.n, kPadChunkFloats / std::max<int64_t>(g.image, 1)));
+}
+
+// xp (nb, C, hp, wp) <- images [n0, n0 + nb) of x (N, C, H, W) with its zero padding.
+void pad_chunk(float* xp, const float* x, const Conv2dShape& sh, const SourceGeometry& g, int64_t n0,
+               int64_t nb, int nt) {
+  const int64_t planes = nb * sh.c;
+  const int64_t copy_w = std::clamp<int64_t>(g.wp - sh.pad_left, 0, sh.w);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes > 1)
+  for (int64_t i = 0; i < planes; ++i) {
+    const float* src = x + (n0 * sh.c + i) * sh.h * sh.w;
+    float* dst = xp + i * g.plane;
+    for (int64_t y = 0; y < g.hp; ++y) {
+      float* drow = dst + y * g.wp;
+      const int64_t ih = y - sh.pad_top;
+      if (ih < 0 || ih >= sh.h) {
+        std::memset(drow, 0, g.wp * sizeof(float));
+        continue;
+      }
+      const int64_t left = std::min(sh.pad_left, g.wp);
+      std::memset(drow, 0, left * sizeof(float));
+      std::memcpy(drow + left, src + ih * sh.w, copy_w * sizeof(float));
+      std::memset(drow + left + copy_w, 0, (g.wp - left - copy_w) * sizeof(float));
+    }
+  }
+}
+
+// row_off[(c*R + r)*S + s]: where im2col row (c, r, s) starts, relative to channel 0.
+std::vector<int64_t> row_offsets(const Conv2dShape& sh, const Dims& d, const SourceGeometry& g) {
+  std::vector<int64_t> off(d.crs);
+  for (int64_t c = 0; c < d.cg; ++c)
+    for (int64_t r = 0; r < sh.r; ++r)
+      for (int64_t s = 0; s < sh.s; ++s)
+        off[(c * sh.r + r) * sh.s + s] = c * g.plane + r * sh.dil_h * g.pitch + s * sh.dil_w;
+  return off;
+}
+
+// The plan of the nr columns [col0, col0 + nr) of a chunk (column = image * PQ + pixel);
+// columns at or past `total` are zero.
+void build_plan(PanelPlan& pl, int64_t col0, int64_t total, const Conv2dShape& sh, int64_t pq,
+                const SourceGeometry& g, int nr, int lanes) {
+  pl.ncols = nr;
+  pl.nruns = 0;
+  pl.gather_ok = true;
+  bool contiguous = true;
+  for (int j = 0; j < nr; ++j) {
+    const int64_t col = col0 + j;
+    int64_t off = -1;
+    if (col < total) {
+      const int64_t n = col / pq, pix = col % pq;
+      off = n * g.image + (pix / sh.q) * sh.stride_h * g.pitch + (pix % sh.q) * sh.stride_w;
+    }
+    pl.off[j] = off;
+    if (off < 0 || (j > 0 && off != pl.off[0] + j)) contiguous = false;
+    if (off < 0) continue;
+    if (off > INT32_MAX) pl.gather_ok = false;
+    PanelRun* last = pl.nruns ? &pl.runs[pl.nruns - 1] : nullptr;
+    if (last && last->j0 + last->len == j && last->off + last->len == off && j % lanes != 0) {
+      ++last->len;
+    } else {
+      pl.runs[pl.nruns++] = PanelRun{j, 1, off, j / lanes, 0u, off - j % lanes};
+    }
+  }
+  for (int r = 0; r < pl.nruns; ++r) {
+    PanelRun& run = pl.runs[r];
+    const uint64_t bits = (uint64_t{1} << run.len) - 1;
+    run.mask = static_cast<uint32_t>(bits << (run.j0 % lanes));
+  }
+  pl.contiguous = contiguous;
+}
+
+// ---------------------------------------------------------------------------------
+// Forward: implicit GEMM.
+// ---------------------------------------------------------------------------------
+
+void implicit_forward(float* out, const float* x, const float* w, const float* bias,
+                      const Conv2dShape& sh, int nt) {
+  const Dims d = dims_of(sh);
+  const KernelInfo& gk = gemm_kernel();
+  const ConvKernels& ck = conv_kernels();
+  FL_CHECK(ck.nr == gk.nr, "conv2d: internal error: panel widths differ (", ck.nr, " vs ", gk.nr, ")");
+  const int MR = gk.mr, NR = gk.nr;
+  const int64_t G = sh.groups, Kg = d.kg, crs = d.crs;
+  // Depth blocks of the im2col rows: KC rows of an NR-wide panel stay in L1.
+  const int64_t kc_blocks = ceil_div(crs, gk.kc);
+  const int64_t kc_max = ceil_div(crs, kc_blocks);
+  const int64_t mpad = round_up(Kg, MR);
+
+  const SourceGeometry g = source_geometry(sh);
+  const int64_t chunk = images_per_chunk(sh, g);
+  const std::vector<int64_t> row_off = row_offsets(sh, d, g);
+
+  // Workspace: packed weights (G, kc blocks, Kg/MR panels of MR x kc), the padded chunk,
+  // and per thread one B micro-panel (kc_max, NR) and one C panel (mpad, NR).
+  const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
+  const size_t pad_n = g.direct ? 0 : Carver::aligned(static_cast<size_t>(chunk * g.image));
+  const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR)) +
+                          Carver::aligned(static_cast<size_t>(mpad * NR));
+  Carver carve(workspace(apack_n + pad_n + thread_n * nt));
+  float* apack = carve.take(apack_n);
+  float* xp = carve.take(pad_n);
+  float* thread_bufs = carve.take(thread_n * nt);
+
+  // The weights, packed once: W_g (Kg, CgRS) row-major.
+  for (int64_t gi = 0; gi < G; ++gi)
+    for (int64_t pc = 0; pc < crs; pc += kc_max)
+      gk.pack_a(apack + gi * mpad * crs + pc * mpad, w + gi * Kg * crs + pc, crs, 1, Kg,
+                std::min(kc_max, crs - pc));
+
+  for (int64_t n0 = 0; n0 < sh.n; n0 += chunk) {
+    const int64_t nb = std::min(chunk, sh.n - n0);
+    const float* src = x + n0 * sh.c * d.hw;
+    if (!g.direct) {
+      pad_chunk(xp, x, sh, g, n0, nb, nt);
+      src = xp;
+    }
+    const int64_t total = nb * d.pq;
+    const int64_t panels = ceil_div(total, NR);
+    float* out0 = out + n0 * sh.k * d.pq;
+
+#pragma omp parallel num_threads(nt) if (nt > 1 && panels > 1)
+    {
+      float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
+      float* cpanel = bpanel + Carver::aligned(static_cast<size_t>(kc_max * NR));
+      PanelPlan plan;
+#pragma omp for schedule(static)
+      for (int64_t jp = 0; jp < panels; ++jp) {
+        const int64_t col0 = jp * NR;
+        build_plan(plan, col0, total, sh, d.pq, g, NR, ck.lanes);
+        const int64_t valid = std::min<int64_t>(NR, total - col0);
+        for (int64_t gi = 0; gi < G; ++gi) {
+          const float* sg = src + gi * d.cg * g.plane;
+          const float* ag = apack + gi * mpad * crs;
+          for (int64_t pc = 0; pc < crs; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, crs - pc);
+            ck.pack_rows(bpanel, NR, sg, row_off.data() + pc, kc, plan);
+            for (int64_t ir = 0; ir < Kg; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
+              gk.micro(kc, ag + pc * mpad + ir * kc, bpanel, cpanel + ir * NR, NR, 1, mr, NR, 1.0f,
+                       pc == 0 ? 0.0f : 1.0f);
+            }
+          }
+          // Scatter the panel (Kg, valid) to the images it covers, adding the bias.
+          for (int64_t j = 0; j < valid;) {
+            const int64_t col = col0 + j, n = col / d.pq, pix = col % d.pq;
+            const int64_t len = std::min(valid - j, d.pq - pix);
+            float* o = out0 + (n * sh.k + gi * Kg) * d.pq + pix;
+            for (int64_t k = 0; k < Kg; ++k) {
+              const float bv = bias ? bias[gi * Kg + k] : 0.0f;
+              const float* c = cpanel + k * NR + j;
+              float* orow = o + k * d.pq;
+              for (int64_t t = 0; t < len; ++t) orow[t] = c[t] + bv;
+            }
+            j += len;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Weight gradient: dot products along the pixels.
+// ---------------------------------------------------------------------------------
+
+// Columns per block: the reduction length of one pass of a 6 x 4 tile (its horizontal
+// sums cost about as much as 2 steps of the 32 it runs) and the width of the dout
+// block (Kg, B) that the tiles stream from L2.
+constexpr int64_t kDwBlock = 512;
+constexpr int kDwRows = 6;  // dout rows per tile
+constexpr int kDwCols = 4;  // im2col rows per tile
+
+void implicit_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh,
+                              int nt) {
+  const Dims d = dims_of(sh);
+  const ConvKernels& ck = conv_kernels();
+  const int NR = ck.nr;
+  const int64_t G = sh.groups, Kg = d.kg, crs = d.crs, B = kDwBlock;
+  const int64_t w_size = sh.k * crs;
+
+  const SourceGeometry g = source_geometry(sh);
+  const int64_t chunk = images_per_chunk(sh, g);
+  const std::vector<int64_t> row_off = row_offsets(sh, d, g);
+
+  // Workspace: padded chunk; per thread the dout block (Kg, B) and kDwCols im2col rows
+  // (kDwCols, B); per thread a private dW (none with one thread: dw itself).
+  const size_t pad_n = g.direct ? 0 : Carver::aligned(static_cast<size_t>(chunk * g.image));
+  const size_t thread_n = Carver::aligned(static_cast<size_t>(Kg * B)) +
+                          Carver::aligned(static_cast<size_t>(kDwCols * B));
+  Carver carve(workspace(pad_n + thread_n * nt));
+  float* xp = carve.take(pad_n);
+  float* thread_bufs = carve.take(thread_n * nt);
+  float* parts = nt > 1 ? partial_workspace(static_cast<size_t>(w_size) * nt) : dw;
+  std::vector<PanelPlan> plans(static_cast<size_t>(nt) * (B / NR));
+
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < w_size * (nt > 1 ? nt : 1); ++i) parts[i] = 0.0f;
+
+  for (int64_t n0 = 0; n0 < sh.n; n0 += chunk) {
+    const int64_t nb = std::min(chunk, sh.n - n0);
+    const float* src = x + n0 * sh.c * d.hw;
+    if (!g.direct) {
+      pad_chunk(xp, x, sh, g, n0, nb, nt);
+      src = xp;
+    }
+    const int64_t total = nb * d.pq;
+    const int64_t blocks = ceil_div(total, B);
+    const float* dout0 = dout + n0 * sh.k * d.pq;
+
+#pragma omp parallel num_threads(nt) if (nt > 1 && blocks > 1)
+    {
+      const int tid = omp_get_thread_num();
+      float* dblk = thread_bufs + thread_n * tid;
+      float* cols = dblk + Carver::aligned(static_cast<size_t>(Kg * B));
+      float* part = parts + (nt > 1 ? w_size * tid : 0);
+      PanelPlan* pl = plans.data() + static_cast<size_t>(tid) * (B / NR);
+#pragma omp for schedule(static)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t c0 = blk * B;
+        const int64_t valid = std::min(B, total - c0);
+        const int64_t npan = ceil_div(valid, NR);
+        const int64_t len = round_up(valid, ck.lanes);  // <= npan * NR
+        for (int64_t q = 0; q < npan; ++q) build_plan(pl[q], c0 + q * NR, total, sh, d.pq, g, NR, ck.lanes);
+        for (int64_t gi = 0; gi < G; ++gi) {
+          // dout block (Kg, len): the block's columns, zero past `valid`.
+          for (int64_t j = 0; j < valid;) {
+            const int64_t col = c0 + j, n = col / d.pq, pix = col % d.pq;
+            const int64_t run = std::min(valid - j, d.pq - pix);
+            const float* s = dout0 + (n * sh.k + gi * Kg) * d.pq + pix;
+            for (int64_t k = 0; k < Kg; ++k) std::memcpy(dblk + k * B + j, s + k * d.pq, run * sizeof(float));
+            j += run;
+          }
+          if (len > valid)
+            for (int64_t k = 0; k < Kg; ++k) std::memset(dblk + k * B + valid, 0, (len - valid) * sizeof(float));
+          const float* sg = src + gi * d.cg * g.plane;
+          float* pg = part + gi * Kg * crs;
+          for (int64_t j0 = 0; j0 < crs; j0 += kDwCols) {
+            const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
+            for (int64_t q = 0; q < npan; ++q) ck.pack_rows(cols + q * NR, B, sg, row_off.data() + j0, jt, pl[q]);
+            for (int64_t i0 = 0; i0 < Kg; i0 += kDwRows) {
+              const int it = static_cast<int>(std::min<int64_t>(kDwRows, Kg - i0));
+              ck.dot_tile(pg + i0 * crs + j0, crs, dblk + i0 * B, B, cols, B, len, it, jt);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < w_size; ++i) {
+      float s = 0.0f;
+      for (int t = 0; t < nt; ++t) s += parts[t * w_size + i];
+      dw[i] = s;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Input gradient with stride > 1: GEMM + col2im over blocks of columns.
+// ---------------------------------------------------------------------------------
+
+// Column buffer per thread, in floats. 128 Ki floats = 512 KiB: the buffer im2col has
+// just written is still in L2 when the GEMM packs it.
+constexpr int64_t kColBudget = 128 * 1024;
+// Fewest columns per block (a thinner GEMM is dominated by packing the weights).
+constexpr int64_t kMinCols = 96;
+
+// How the GEMM columns (N images x PQ pixels) are cut into blocks.
+struct Blocking {
+  int64_t images;      // images per block (> 1 only when whole images fit the budget)
+  int64_t pixels;      // pixels per block (== pq when images > 1)
+  int64_t per_image;   // blocks per image (1 when images > 1)
+  int64_t n_blocks;
+  int64_t cols() const { return images * pixels; }
+};
+
+Blocking choose_blocking(const Conv2dShape& sh, const Dims& d, int nt, bool allow_batching) {
+  Blocking b;
+  const int64_t fit = std::max(kMinCols, kColBudget / std::max<int64_t>(d.crs, 1));
+  if (allow_batching && d.pq <= fit) {
+    // Whole images side by side, but still at least one block per thread.
+    b.images = std::max<int64_t>(1, std::min(fit / d.pq, ceil_div(sh.n, nt)));
+    b.pixels = d.pq;
+    b.per_image = 1;
+    b.n_blocks = ceil_div(sh.n, b.images);
+  } else {
+    // Split the image's pixels evenly, in multiples of the micro-kernel width.
+    const int64_t parts = ceil_div(d.pq, fit);
+    b.images = 1;
+    b.pixels = std::min(d.pq, round_up(ceil_div(d.pq, parts), 32));
+    b.per_image = ceil_div(d.pq, b.pixels);
+    b.n_blocks = sh.n * b.per_image;
+  }
+  return b;
+}
+
+// One block: images [n0, n0 + nb), pixels [p0, p0 + np) of each.
+struct Block {
+  int64_t n0, nb, p0, np;
+};
+
+Block block_at(const Blocking& b, const Conv2dShape& sh, const Dims& d, int64_t i) {
+  Block blk;
+  if (b.images > 1) {
+    blk.n0 = i * b.images;
+    blk.nb = std::min(b.images, sh.n - blk.n0);
+    blk.p0 = 0;
+    blk.np = d.pq;
+  } else {
+    blk.n0 = i / b.per_image;
+    blk.nb = 1;
+    blk.p0 = (i % b.per_image) * b.pixels;
+    blk.np = std::min(b.pixels, d.pq - blk.p0);
+  }
+  return blk;
+}
+
+// For one kernel column offset s: output columns q in [q0, q0 + len) read input column
+// iw = iw0 + (q - q0) * stride; returns [lo, hi), the part of [0, len) with 0 <= iw < W.
+inline void valid_range(int64_t iw0, int64_t stride, int64_t width, int64_t len, int64_t& lo,
+                        int64_t& hi) {
+  lo = iw0 < 0 ? ceil_div(-iw0, stride) : 0;
+  hi = iw0 <= width - 1 ? (width - 1 - iw0) / stride + 1 : 0;
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
+}
+
+// The adjoint of im2col: dxg (Cg, H, W) += the columns [0, np) of dcol scattered back to
+// the input pixels they were read from (padding positions are dropped).
+void col2im(float* dxg, const float* dcol, int64_t ld, const Conv2dShape& sh, int64_t cg,
+            int64_t p0, int64_t np) {
+  const int64_t H = sh.h, W = sh.w, Q = sh.q, sw = sh.stride_w;
+  for (int64_t c = 0; c < cg; ++c) {
+    float* xc = dxg + c * H * W;
+    for (int64_t r = 0; r < sh.r; ++r) {
+      for (int64_t s = 0; s < sh.s; ++s) {
+        const float* row = dcol + ((c * sh.r + r) * sh.s + s) * ld;
+        int64_t j = 0, oh = p0 / Q, ow = p0 % Q;
+        while (j < np) {
+          const int64_t seg = std::min(Q - ow, np - j);
+          const int64_t ih = oh * sh.stride_h - sh.pad_top + r * sh.dil_h;
+          if (ih >= 0 && ih < H) {
+            const int64_t iw0 = ow * sw - sh.pad_left + s * sh.dil_w;
+            int64_t lo, hi;
+            valid_range(iw0, sw, W, seg, lo, hi);
+            float* dst = xc + ih * W + iw0;
+            const float* src = row + j;
+            if (sw == 1) {
+              for (int64_t t = lo; t < hi; ++t) dst[t] += src[t];
+            } else {
+              for (int64_t t = lo; t < hi; ++t) dst[t * sw] += src[t];
+            }
+          }
+          j += seg;
+          ow = 0;
+          ++oh;
+        }
+      }
+    }
+  }
+}
+
+// Runs body(block, thread_buffer, gemm_threads) for every block: statically shared out
+// among nt threads (each GEMM single-threaded), or in turn with multi-threaded GEMMs
+// when there are fewer blocks than threads. buf_floats: scratch per running block.
+template <typename Body>
+void for_each_block(int64_t n_blocks, int nt, size_t buf_floats, Body&& body) {
+  const bool outer = nt > 1 && n_blocks >= nt;
+  float* ws = workspace(buf_floats * (outer ? nt : 1));
+  if (outer) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n_blocks; ++i) body(i, ws + buf_floats * omp_get_thread_num(), 1);
+  } else {
+    for (int64_t i = 0; i < n_blocks; ++i) body(i, ws, nt);
+  }
+}
+
+// Input gradient as dcol = W_g^T @ dout followed by col2im (any stride). Used when the
+// flipped-kernel forward does not apply (stride > 1).
+void backward_data_col2im(float* dx, const float* dout, const float* w, const float* init,
+                          const Conv2dShape& sh, const Dims& d, int nt) {
+
+  // col2im of two pixel blocks of one image may write the same input pixel, so a task
+  // is a whole image (or a multi-image block) and its pixel blocks run in turn.
+  const Blocking bl = choose_blocking(sh, d, nt, !d.is_1x1);
+  const int64_t cols = bl.cols();
+  const int64_t n_tasks = bl.images > 1 ? bl.n_blocks : sh.n;
+  const size_t col_floats = d.is_1x1 ? 0 : static_cast<size_t>(d.crs * cols);
+  const size_t tmp_floats = bl.images > 1 ? static_cast<size_t>(d.kg * cols) : 0;
+
+  for_each_block(n_tasks, nt, col_floats + tmp_floats, [&](int64_t task, float* buf, int gnt) {
+    float* dcol = buf;
+    float* tmp = buf + col_floats;
+    const int64_t first = bl.images > 1 ? task : task * bl.per_image;
+    const int64_t count = bl.images > 1 ? 1 : bl.per_image;
+    // This task's images start from init (or zero); col2im then accumulates into them.
+    {
+      const Block b0 = block_at(bl, sh, d, first);
+      for (int64_t j = 0; j < b0.nb; ++j) {
+        for (int64_t c = 0; c < sh.c; ++c) {
+          float* plane = dx + ((b0.n0 + j) * sh.c + c) * d.hw;
+          const float v = init ? init[c] : 0.0f;
+          for (int64_t t = 0; t < d.hw; ++t) plane[t] = v;
+        }
+      }
+    }
+    for (int64_t i = first; i < first + count; ++i) {
+      const Block b = block_at(bl, sh, d, i);
+      const int64_t nc = b.nb * b.np;
+      for (int64_t g = 0; g < sh.groups; ++g) {
+        const ConstMatrixView wgt{w + g * d.kg * d.crs, 1, d.crs};  // W_g^T (CgRS, Kg)
+        ConstMatrixView gv;
+        if (b.nb == 1) {
+          gv = ConstMatrixView{dout + (b.n0 * sh.k + g * d.kg) * d.pq + b.p0, d.pq, 1};
+        } else {
+          // Gather the block's dout (Kg, nb * PQ).
+          for (int64_t kk = 0; kk < d.kg; ++kk)
+            for (int64_t j = 0; j < b.nb; ++j)
+              std::memcpy(tmp + kk * nc + j * b.np, dout + ((b.n0 + j) * sh.k + g * d.kg + kk) * d.pq,
+                          b.np * sizeof(float));
+          gv = ConstMatrixView{tmp, nc, 1};
+        }
+        if (d.is_1x1) {
+          // dx is the column matrix: the GEMM adds straight into it.
+          float* dxg = dx + (b.n0 * sh.c + g * d.cg) * d.hw + b.p0;
+          gemm(MatrixView{dxg, d.hw, 1}, wgt, gv, GemmShape{d.cg, nc, d.kg}, 1.0f, 1.0f, gnt);
+        } else {
+          gemm(MatrixView{dcol, nc, 1}, wgt, gv, GemmShape{d.crs, nc, d.kg}, 1.0f, 0.0f, gnt);
+          for (int64_t j = 0; j < b.nb; ++j)
+            col2im(dx + ((b.n0 + j) * sh.c + g * d.cg) * d.hw, dcol + j * b.np, nc, sh, d.cg, b.p0,
+                   b.np);
+        }
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Depthwise (groups == C): each output channel k reads input channel k / Kg only.
+// Direct loops over output rows; the inner loop runs along a row (vectorised for
+// stride 1).
+// ---------------------------------------------------------------------------------
+
+// Output row op (Q) of plane (n, k) += the kernel taps of input plane xc (H, W).
+void dw_forward_row(float* orow, const float* xc, const float* wk, const Conv2dShape& sh,
+                    int64_t oh) {
+  const int64_t W = sh.w, Q = sh.q, sw = sh.stride_w;
+  for (int64_t r = 0; r < sh.r; ++r) {
+    const int64_t ih = oh * sh.stride_h - sh.pad_top + r * sh.dil_h;
+    if (ih < 0 || ih >= sh.h) continue;
+    const float* xrow = xc + ih * W;
+    for (int64_t s = 0; s < sh.s; ++s) {
+      const float wv = wk[r * sh.s + s];
+      const int64_t iw0 = -sh.pad_left + s * sh.dil_w;
+      int64_t lo, hi;
+      valid_range(iw0, sw, W, Q, lo, hi);
+      const float* src = xrow + iw0;
+      if (sw == 1) {
+        for (int64_t t = lo; t < hi; ++t) orow[t] += wv * src[t];
+      } else {
+        for (int64_t t = lo; t < hi; ++t) orow[t] += wv * src[t * sw];
+      }
+    }
+  }
+}
+
+void depthwise_forward(float* out, const float* x, const float* w, const float* bias,
+                       const Conv2dShape& sh, const Dims& d, int nt) {
+  const int64_t planes = sh.n * sh.k;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t nk = 0; nk < planes; ++nk) {
+    const int64_t n = nk / sh.k, k = nk % sh.k;
+    const float* xc = x + (n * sh.c + k / d.kg) * d.hw;
+    const float* wk = w + k * sh.r * sh.s;
+    float* o = out + nk * d.pq;
+    const float b0 = bias ? bias[k] : 0.0f;
+    for (int64_t t = 0; t < d.pq; ++t) o[t] = b0;
+    for (int64_t oh = 0; oh < sh.p; ++oh) dw_forward_row(o + oh * sh.q, xc, wk, sh, oh);
+  }
+}
+
+void depthwise_backward_data(float* dx, const float* dout, const float* w, const float* init,
+                             const Conv2dShape& sh, const Dims& d, int nt) {
+  const int64_t W = sh.w, Q = sh.q, sw = sh.stride_w;
+  const int64_t planes = sh.n * sh.c;
+  // One task per input plane (n, c): it gathers from the Kg output channels that read it.
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    const int64_t n = nc / sh.c, c = nc % sh.c;
+    float* dxc = dx + nc * d.hw;
+    const float v0 = init ? init[c] : 0.0f;
+    for (int64_t t = 0; t < d.hw; ++t) dxc[t] = v0;
+    for (int64_t kk = 0; kk < d.kg; ++kk) {
+      const int64_t k = c * d.kg + kk;
+      const float* g = dout + (n * sh.k + k) * d.pq;
+      const float* wk = w + k * sh.r * sh.s;
+      for (int64_t oh = 0; oh < sh.p; ++oh) {
+        const float* grow = g + oh * Q;
+        for (int64_t r = 0; r < sh.r; ++r) {
+          const int64_t ih = oh * sh.stride_h - sh.pad_top + r * sh.dil_h;
+          if (ih < 0 || ih >= sh.h) continue;
+          float* xrow = dxc + ih * W;
+          for (int64_t s = 0; s < sh.s; ++s) {
+            const float wv = wk[r * sh.s + s];
+            const int64_t iw0 = -sh.pad_left + s * sh.dil_w;
+            int64_t lo, hi;
+            valid_range(iw0, sw, W, Q, lo, hi);
+            float* dst = xrow + iw0;
+            if (sw == 1) {
+              for (int64_t t = lo; t < hi; ++t) dst[t] += wv * grow[t];
+            } else {
+              for (int64_t t = lo; t < hi; ++t) dst[t * sw] += wv * grow[t];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void depthwise_backward_weight(float* dw, const float* dout, const float* x,
+                               const Conv2dShape& sh, const Dims& d, int nt) {
+  const int64_t W = sh.w, Q = sh.q, sw = sh.stride_w, RS = sh.r * sh.s;
+  // One task per output channel k: it owns dw[k] and loops over the batch (no races).
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t k = 0; k < sh.k; ++k) {
+    const int64_t c = k / d.kg;
+    double acc[512];  // RS <= 512 is checked by the caller; per-tap sums in double
+    for (int64_t t = 0; t < RS; ++t) acc[t] = 0.0;
+    for (int64_t n = 0; n < sh.n; ++n) {
+      const float* g = dout + (n * sh.k + k) * d.pq;
+      const float* xc = x + (n * sh.c + c) * d.hw;
+      for (int64_t r = 0; r < sh.r; ++r) {
+        for (int64_t s = 0; s < sh.s; ++s) {
+          const int64_t iw0 = -sh.pad_left + s * sh.dil_w;
+          int64_t lo, hi;
+          valid_range(iw0, sw, W, Q, lo, hi);
+          float sum = 0.0f;
+          for (int64_t oh = 0; oh < sh.p; ++oh) {
+            const int64_t ih = oh * sh.stride_h - sh.pad_top + r * sh.dil_h;
+            if (ih < 0 || ih >= sh.h) continue;
+            const float* src = xc + ih * W + iw0;
+            const float* grow = g + oh * Q;
+            if (sw == 1) {
+              for (int64_t t = lo; t < hi; ++t) sum += grow[t] * src[t];
+            } else {
+              for (int64_t t = lo; t < hi; ++t) sum += grow[t] * src[t * sw];
+            }
+          }
+          acc[r * sh.s + s] += sum;
+        }
+      }
+    }
+    for (int64_t t = 0; t < RS; ++t) dw[k * RS + t] = static_cast<float>(acc[t]);
+  }
+}
+
+bool use_depthwise(const Conv2dShape& sh) {
+  return sh.groups == sh.c && sh.groups > 1 && sh.r * sh.s <= 512;
+}
+
+
+}  // namespace
+
+void conv2d_check_shape(const Conv2dShape& sh) {
+  FL_CHECK(sh.n >= 1 && sh.c >= 1 && sh.h >= 1 && sh.w >= 1, "conv2d: input sizes must be >= 1, got (",
+           sh.n, ", ", sh.c, ", ", sh.h, ", ", sh.w, ")");
+  FL_CHECK(sh.k >= 1 && sh.r >= 1 && sh.s >= 1, "conv2d: weight sizes must be >= 1, got K=", sh.k,
+           " R=", sh.r, " S=", sh.s);
+  FL_CHECK(sh.p >= 1 && sh.q >= 1, "conv2d: output size must be >= 1, got ", sh.p, "x", sh.q);
+  FL_CHECK(sh.stride_h >= 1 && sh.stride_w >= 1, "stride: must be >= 1, got (", sh.stride_h, ", ",
+           sh.stride_w, ")");
+  FL_CHECK(sh.dil_h >= 1 && sh.dil_w >= 1, "dilation: must be >= 1, got (", sh.dil_h, ", ", sh.dil_w, ")");
+  FL_CHECK(sh.pad_top >= 0 && sh.pad_left >= 0, "padding: must be >= 0, got (", sh.pad_top, ", ",
+           sh.pad_left, ")");
+  FL_CHECK(sh.groups >= 1 && sh.c % sh.groups == 0 && sh.k % sh.groups == 0, "groups: ", sh.groups,
+           " must divide the input channels ", sh.c, " and the output channels ", sh.k);
+}
+
+
+void conv2d_forward(float* out, const float* x, const float* w, const float* bias,
+                    const Conv2dShape& sh) {
+  conv2d_check_shape(sh);
+  const int nt = get_num_threads();
+  if (use_depthwise(sh)) return depthwise_forward(out, x, w, bias, sh, dims_of(sh), nt);
+  implicit_forward(out, x, w, bias, sh, nt);
+}
+
+void conv2d_backward_data(float* dx, const float* dout, const float* w, const float* init,
+                          const Conv2dShape& sh) {
+  conv2d_check_shape(sh);
+  const Dims d = dims_of(sh);
+  const int nt = get_num_threads();
+  if (use_depthwise(sh)) return depthwise_backward_data(dx, dout, w, init, sh, d, nt);
+  const int64_t pad_t = sh.dil_h * (sh.r - 1) - sh.pad_top;
+  const int64_t pad_l = sh.dil_w * (sh.s - 1) - sh.pad_left;
+  if (sh.stride_h != 1 || sh.stride_w != 1 || pad_t < 0 || pad_l < 0)
+    return backward_data_col2im(dx, dout, w, init, sh, d, nt);
+
+  // Stride 1: dx[n, c, h, w] = sum_{k, r, s} W[k, c, r, s] dout[n, k, h + pad_top - r*dh, ...]
+  // is the forward convolution of dout (K channels) with W' (C, K/groups, R, S),
+  // W'[g*Cg + c, k, r, s] = W[g*Kg + k, c, R-1-r, S-1-s], and padding d*(k-1) - pad.
+  const int64_t RS = sh.r * sh.s;
+  float* wf = partial_workspace(static_cast<size_t>(sh.c * d.kg * RS));
+  for (int64_t gi = 0; gi < sh.groups; ++gi)
+    for (int64_t k = 0; k < d.kg; ++k)
+      for (int64_t c = 0; c < d.cg; ++c) {
+        const float* src = w + ((gi * d.kg + k) * d.cg + c) * RS;
+        float* dst = wf + ((gi * d.cg + c) * d.kg + k) * RS;
+        for (int64_t t = 0; t < RS; ++t) dst[t] = src[RS - 1 - t];
+      }
+  Conv2dShape t{};
+  t.n = sh.n;
+  t.c = sh.k;
+  t.h = sh.p;
+  t.w = sh.q;
+  t.k = sh.c;
+  t.r = sh.r;
+  t.s = sh.s;
+  t.p = sh.h;
+  t.q = sh.w;
+  t.stride_h = t.stride_w = 1;
+  t.pad_top = pad_t;
+  t.pad_left = pad_l;
+  t.dil_h = sh.dil_h;
+  t.dil_w = sh.dil_w;
+  t.groups = sh.groups;
+  implicit_forward(dx, dout, wf, init, t, nt);
+}
+
+void conv2d_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh) {
+  conv2d_check_shape(sh);
+  const int nt = get_num_threads();
+  if (use_depthwise(sh)) return depthwise_backward_weight(dw, dout, x, sh, dims_of(sh), nt);
+  implicit_backward_weight(dw, dout, x, sh, nt);
+}
+
+void conv2d_backward_bias(float* db, const float* dout, int64_t n, int64_t k, int64_t pq) {
+  FL_CHECK(n >= 0 && k >= 0 && pq >= 0, "conv2d_backward_bias: negative size");
+  const int nt = get_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && n * k * pq > 65536)
+  for (int64_t kk = 0; kk < k; ++kk) {
+    double acc = 0.0;  // sums of up to N*PQ terms: accumulate the per-plane sums in double
+    for (int64_t i = 0; i < n; ++i) {
+      const float* plane = dout + (i * k + kk) * pq;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t t = 0; t < pq; ++t) s += plane[t];
+      acc += s;
+    }
+    db[kk] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace fastlayers

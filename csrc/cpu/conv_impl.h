@@ -1,0 +1,190 @@
+// Convolution inner loops, compiled once per instruction set: conv_avx512.cpp,
+// conv_avx2.cpp and conv_scalar.cpp include this header, and its anonymous namespace
+// gives each a private copy built with its own flags (see common/dispatch.h).
+//
+//   pack_rows   im2col rows of one panel of output columns, straight into the GEMM's
+//               packed B layout (forward) or into row-major rows (weight gradient)
+//   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
+//               (both operands are contiguous along the reduction, so nothing needs
+//               transposing; 24 vector accumulators, summed horizontally at the end)
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/conv_kernels.h"
+
+namespace fastlayers {
+namespace conv_detail {
+namespace {
+
+// ---------------------------------------------------------------------------------
+// pack_rows
+// ---------------------------------------------------------------------------------
+
+// Portable version: run by run; long runs are plain copies the compiler vectorises.
+void pack_rows_generic(float* dst, int64_t ld, const float* src, const int64_t* row_off, int64_t rows,
+                       const PanelPlan& plan) {
+  const int n = plan.ncols;
+  if (plan.contiguous) {
+    const int64_t off = plan.runs[0].off;
+    for (int64_t p = 0; p < rows; ++p) {
+      const float* s = src + row_off[p] + off;
+      float* d = dst + p * ld;
+      for (int j = 0; j < n; ++j) d[j] = s[j];
+    }
+    return;
+  }
+  for (int64_t p = 0; p < rows; ++p) {
+    float* d = dst + p * ld;
+    const float* s = src + row_off[p];
+    for (int j = 0; j < n; ++j) d[j] = 0.0f;
+    for (int r = 0; r < plan.nruns; ++r) {
+      const PanelRun& run = plan.runs[r];
+      const float* sr = s + run.off;
+      float* dr = d + run.j0;
+      for (int t = 0; t < run.len; ++t) dr[t] = sr[t];
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+// AVX-512, panels of 32 columns = two vectors. Each run is one masked load (lanes
+// outside every run stay zero; masked-off lanes are never read, so runs at the edge of
+// the buffer are safe). Many short runs (a horizontal stride > 1) use gathers.
+void pack_rows_avx512(float* dst, int64_t ld, const float* src, const int64_t* row_off, int64_t rows,
+                      const PanelPlan& plan) {
+  if (plan.ncols != 32) return pack_rows_generic(dst, ld, src, row_off, rows, plan);
+  if (plan.contiguous) {
+    const int64_t off = plan.runs[0].off;
+    for (int64_t p = 0; p < rows; ++p) {
+      const float* s = src + row_off[p] + off;
+      _mm512_storeu_ps(dst + p * ld, _mm512_loadu_ps(s));
+      _mm512_storeu_ps(dst + p * ld + 16, _mm512_loadu_ps(s + 16));
+    }
+    return;
+  }
+  int n0 = 0;
+  while (n0 < plan.nruns && plan.runs[n0].vec == 0) ++n0;
+  const int nr = plan.nruns;
+  if (nr > 8 && plan.gather_ok) {
+    alignas(64) int32_t idx[32];
+    uint32_t valid = 0;
+    for (int j = 0; j < 32; ++j) {
+      idx[j] = plan.off[j] >= 0 ? static_cast<int32_t>(plan.off[j]) : 0;
+      if (plan.off[j] >= 0) valid |= 1u << j;
+    }
+    const __m512i i0 = _mm512_load_si512(idx), i1 = _mm512_load_si512(idx + 16);
+    const __mmask16 m0 = static_cast<__mmask16>(valid), m1 = static_cast<__mmask16>(valid >> 16);
+    const __m512 z = _mm512_setzero_ps();
+    for (int64_t p = 0; p < rows; ++p) {
+      const float* s = src + row_off[p];
+      _mm512_storeu_ps(dst + p * ld, _mm512_mask_i32gather_ps(z, m0, i0, s, 4));
+      _mm512_storeu_ps(dst + p * ld + 16, _mm512_mask_i32gather_ps(z, m1, i1, s, 4));
+    }
+    return;
+  }
+  __mmask16 mask[32];
+  int64_t delta[32];
+  for (int r = 0; r < nr; ++r) {
+    mask[r] = static_cast<__mmask16>(plan.runs[r].mask);
+    delta[r] = plan.runs[r].delta;
+  }
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* s = src + row_off[p];
+    __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+    for (int r = 0; r < n0; ++r) v0 = _mm512_mask_loadu_ps(v0, mask[r], s + delta[r]);
+    for (int r = n0; r < nr; ++r) v1 = _mm512_mask_loadu_ps(v1, mask[r], s + delta[r]);
+    _mm512_storeu_ps(dst + p * ld, v0);
+    _mm512_storeu_ps(dst + p * ld + 16, v1);
+  }
+}
+#endif
+
+// ---------------------------------------------------------------------------------
+// dot_tile
+// ---------------------------------------------------------------------------------
+
+// Portable version: one dot product at a time.
+void dot_tile_generic(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
+                      int64_t len, int it, int jt) {
+  for (int i = 0; i < it; ++i) {
+    const float* di = d + i * ldd;
+    for (int j = 0; j < jt; ++j) {
+      const float* cj = col + j * ldc;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t t = 0; t < len; ++t) s += di[t] * cj[t];
+      dw[i * ldw + j] += s;
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+// Sums of four vectors: [sum(a), sum(b), sum(c), sum(d)].
+inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  const __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+  const __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+  const __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+// IT rows of d x JT rows of col, 16 pixels per step: IT + JT loads feed IT*JT FMAs.
+template <int IT, int JT>
+void dot_tile_avx512_t(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col,
+                       int64_t ldc, int64_t len) {
+  __m512 acc[IT][4];
+#pragma GCC unroll 6
+  for (int i = 0; i < IT; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < len; t += 16) {
+    __m512 c[JT];
+#pragma GCC unroll 4
+    for (int j = 0; j < JT; ++j) c[j] = _mm512_loadu_ps(col + j * ldc + t);
+#pragma GCC unroll 6
+    for (int i = 0; i < IT; ++i) {
+      const __m512 di = _mm512_loadu_ps(d + i * ldd + t);
+#pragma GCC unroll 4
+      for (int j = 0; j < JT; ++j) acc[i][j] = _mm512_fmadd_ps(di, c[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < IT; ++i) {
+    const __m128 s = hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    float* row = dw + i * ldw;
+    if (JT == 4) {
+      _mm_storeu_ps(row, _mm_add_ps(_mm_loadu_ps(row), s));
+    } else {
+      alignas(16) float v[4];
+      _mm_store_ps(v, s);
+      for (int j = 0; j < JT; ++j) row[j] += v[j];
+    }
+  }
+}
+
+using DotTileFn = void (*)(float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t);
+
+template <int IT>
+struct DotRow {
+  static constexpr DotTileFn fns[4] = {&dot_tile_avx512_t<IT, 1>, &dot_tile_avx512_t<IT, 2>,
+                                       &dot_tile_avx512_t<IT, 3>, &dot_tile_avx512_t<IT, 4>};
+};
+
+void dot_tile_avx512(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
+                     int64_t len, int it, int jt) {
+  static constexpr const DotTileFn* table[6] = {DotRow<1>::fns, DotRow<2>::fns, DotRow<3>::fns,
+                                                DotRow<4>::fns, DotRow<5>::fns, DotRow<6>::fns};
+  table[it - 1][jt - 1](dw, ldw, d, ldd, col, ldc, len);
+}
+#endif
+
+}  // namespace
+}  // namespace conv_detail
+}  // namespace fastlayers

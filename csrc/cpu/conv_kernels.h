@@ -1,0 +1,62 @@
+// Internal interface between the convolution drivers (conv.cpp, portable code) and the
+// per-ISA inner loops (conv_impl.h, compiled by conv_avx512.cpp / conv_avx2.cpp /
+// conv_scalar.cpp with their own flags; see common/dispatch.h).
+//
+// The drivers never build a full im2col matrix. They describe a group of NR output
+// columns (output pixels, possibly of several images) by a PanelPlan: column j reads
+// source element  row_base + off[j]  of a zero-padded input, for every row (c, r, s) of
+// the im2col matrix; consecutive columns usually read consecutive elements, so the plan
+// is a handful of "runs" that the AVX-512 code turns into masked vector loads.
+#pragma once
+
+#include <cstdint>
+
+namespace fastlayers {
+namespace conv_detail {
+
+constexpr int kMaxPanel = 32;  // the widest GEMM micro-panel (AVX-512: NR = 32)
+
+// Columns [j0, j0 + len) read src[off + (j - j0)]. Runs never cross a multiple of the
+// ISA's vector width (ConvKernels::lanes), so each run is one masked load of vector
+// `vec` = j0 / lanes: lanes set in `mask` read src[delta + lane].
+struct PanelRun {
+  int32_t j0, len;
+  int64_t off;
+  int32_t vec;
+  uint32_t mask;
+  int64_t delta;  // off - (j0 % lanes)
+};
+
+struct PanelPlan {
+  int ncols;                   // panel width; columns in no run are zero
+  int nruns;                   // runs, in increasing j0 (so grouped by vec)
+  bool contiguous;             // one run covering every column
+  bool gather_ok;              // every off fits in an int32 (for gather instructions)
+  PanelRun runs[kMaxPanel];
+  int64_t off[kMaxPanel];      // per column; -1: a zero column (past the last pixel)
+};
+
+struct ConvKernels {
+  const char* isa;
+  int lanes;  // runs are split at multiples of it (the vector width for masked loads)
+  int nr;     // panel width: the NR of the same ISA's GEMM micro-kernel
+
+  // dst[p*ld + j] = src[row_off[p] + plan.off[j]] (0 for zero columns), p < rows, j < ncols.
+  void (*pack_rows)(float* dst, int64_t ld, const float* src, const int64_t* row_off, int64_t rows,
+                    const PanelPlan& plan);
+
+  // Weight-gradient tile: dw[i*ldw + j] += sum_t d[i*ldd + t] * col[j*ldc + t] for
+  // i < it (<= 6), j < jt (<= 4), t < len (len a multiple of `lanes`; buffers aligned to
+  // 64 bytes when ldd, ldc are multiples of 16).
+  void (*dot_tile)(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
+                   int64_t len, int it, int jt);
+};
+
+const ConvKernels& conv_kernels_scalar();
+#if FL_HAVE_X86_SIMD
+const ConvKernels& conv_kernels_avx2();
+const ConvKernels& conv_kernels_avx512();
+#endif
+
+}  // namespace conv_detail
+}  // namespace fastlayers
