@@ -126,6 +126,9 @@ FL_REGISTER_BINDINGS(conv, [](py::module_& m) {
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_left"),
         py::arg("dil_h"), py::arg("dil_w"), py::arg("groups"),
         "dw (K, C/groups, R, S) <- weight gradient of conv2d for dout (N, K, P, Q) and x.");
+  m.def("_conv2d_force_path", &conv2d_force_path, py::arg("mode"),
+        "For tests: 0 = choose the kernel path by size, 1 = never the batch-blocked path, "
+        "2 = the batch-blocked path whenever the batch allows. Returns its images per block.");
   m.def("conv2d_backward_bias", &backward_bias_binding, py::arg("db"), py::arg("dout"),
         "db (K) <- dout (N, K, P, Q) summed over N, P, Q.");
 });

@@ -28,6 +28,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -213,16 +214,15 @@ void build_plan(PanelPlan& pl, int64_t col0, int64_t total, const Conv2dShape& s
   pl.nruns = 0;
   pl.gather_ok = true;
   bool contiguous = true;
-  for (int j = 0; j < nr; ++j) {
-    const int64_t col = col0 + j;
-    int64_t off = -1;
-    if (col < total) {
-      const int64_t n = col / pq, pix = col % pq;
-      off = n * g.image + (pix / sh.q) * sh.stride_h * g.pitch + (pix % sh.q) * sh.stride_w;
-    }
+  // (n, oh, ow) of column col0, then stepped along without divisions.
+  int64_t n = col0 / pq, oh = (col0 % pq) / sh.q, ow = (col0 % pq) % sh.q;
+  const int64_t row_step = sh.stride_h * g.pitch;
+  int64_t base = n * g.image + oh * row_step;  // offset of (n, oh, 0)
+  const int valid = static_cast<int>(std::clamp<int64_t>(total - col0, 0, nr));
+  for (int j = 0; j < valid; ++j) {
+    const int64_t off = base + ow * sh.stride_w;
     pl.off[j] = off;
-    if (off < 0 || (j > 0 && off != pl.off[0] + j)) contiguous = false;
-    if (off < 0) continue;
+    if (j > 0 && off != pl.off[0] + j) contiguous = false;
     if (off > INT32_MAX) pl.gather_ok = false;
     PanelRun* last = pl.nruns ? &pl.runs[pl.nruns - 1] : nullptr;
     if (last && last->j0 + last->len == j && last->off + last->len == off && j % lanes != 0) {
@@ -230,7 +230,19 @@ void build_plan(PanelPlan& pl, int64_t col0, int64_t total, const Conv2dShape& s
     } else {
       pl.runs[pl.nruns++] = PanelRun{j, 1, off, j / lanes, 0u, off - j % lanes};
     }
+    if (++ow == sh.q) {
+      ow = 0;
+      if (++oh == sh.p) {
+        oh = 0;
+        ++n;
+        base = n * g.image;
+      } else {
+        base += row_step;
+      }
+    }
   }
+  for (int j = valid; j < nr; ++j) pl.off[j] = -1;
+  if (valid < nr) contiguous = false;
   for (int r = 0; r < pl.nruns; ++r) {
     PanelRun& run = pl.runs[r];
     const uint64_t bits = (uint64_t{1} << run.len) - 1;
@@ -407,9 +419,13 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
           for (int64_t j0 = 0; j0 < crs; j0 += kDwCols) {
             const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
             for (int64_t q = 0; q < npan; ++q) ck.pack_rows(cols + q * NR, B, sg, row_off.data() + j0, jt, pl[q]);
+            const float* crow[kDwCols];
+            for (int j = 0; j < jt; ++j) crow[j] = cols + j * B;
             for (int64_t i0 = 0; i0 < Kg; i0 += kDwRows) {
               const int it = static_cast<int>(std::min<int64_t>(kDwRows, Kg - i0));
-              ck.dot_tile(pg + i0 * crs + j0, crs, dblk + i0 * B, B, cols, B, len, it, jt);
+              const float* drow[kDwRows];
+              for (int i = 0; i < it; ++i) drow[i] = dblk + (i0 + i) * B;
+              ck.dot_tile(pg + i0 * crs + j0, crs, drow, crow, len, 1, 0, 0, it, jt);
             }
           }
         }
@@ -425,6 +441,285 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
       dw[i] = s;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Batch-blocked path for small images: L = NR images side by side.
+//
+// With the batch as the innermost dimension (xt (C, hp, wp, L): the L images of one
+// pixel are contiguous), one output pixel of L images is one GEMM panel:
+//   ot[k, pix, 0:L] = sum_{r, s, c} W[k, c, r, s] * xt[c, tap(pix, r), tap(pix, s), 0:L]
+// Each im2col row is a contiguous copy of L floats (no runs, no masks), and each pixel
+// skips exactly the kernel taps that fall in the padding (the weights are packed with
+// the rows in (r, s, c) order, so the taps that remain are a few contiguous ranges).
+// For the weight gradient, each im2col row over a row of output pixels is already
+// contiguous in xt, so the dot-product tiles read xt and dout in place. Getting into
+// and out of the layout costs one transposing pass over the input and the output.
+// ---------------------------------------------------------------------------------
+
+struct LaneGeometry {
+  int64_t L;       // images per block (= NR)
+  int64_t hp, wp;  // padded rows / columns that the windows reach
+  int64_t pitch;   // wp * L
+  int64_t plane;   // hp * wp * L
+};
+
+LaneGeometry lane_geometry(const Conv2dShape& sh, int64_t L) {
+  LaneGeometry lg;
+  lg.L = L;
+  lg.hp = (sh.p - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
+  lg.wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
+  lg.pitch = lg.wp * L;
+  lg.plane = lg.hp * lg.pitch;
+  return lg;
+}
+
+// The batch-blocked path needs a full block of images, and blocks small enough that
+// the transposed input and output (per block) stay in the outer caches.
+constexpr int64_t kLaneBlockFloats = 1 << 20;
+
+std::atomic<int> g_force_path{0};  // see conv2d_force_path
+
+bool use_lanes(const Conv2dShape& sh) {
+  const int64_t L = conv_kernels().nr;
+  const int force = g_force_path.load(std::memory_order_relaxed);
+  if (sh.n < L || force == 1) return false;
+  if (force == 2) return true;
+  const LaneGeometry lg = lane_geometry(sh, L);
+  return sh.c * lg.plane <= kLaneBlockFloats && sh.k * sh.p * sh.q * L <= kLaneBlockFloats;
+}
+
+// xt (C, hp, wp, L) <- images [n0, n0 + L) of x (N, C, H, W), shifted by (pt, pl) and
+// zero elsewhere.
+void to_lanes(float* xt, const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl,
+              const LaneGeometry& lg, int64_t n0, int nt) {
+  const int64_t L = lg.L;
+  const int64_t rows = std::min(H, lg.hp - pt), cols = std::min(W, lg.wp - pl);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
+  for (int64_t c = 0; c < C; ++c) {
+    float* dst = xt + c * lg.plane;
+    std::memset(dst, 0, lg.plane * sizeof(float));
+    for (int64_t lane = 0; lane < L; ++lane) {
+      const float* src = x + ((n0 + lane) * C + c) * H * W;
+      for (int64_t ih = 0; ih < rows; ++ih) {
+        float* drow = dst + ((ih + pt) * lg.wp + pl) * L + lane;
+        const float* srow = src + ih * W;
+        for (int64_t iw = 0; iw < cols; ++iw) drow[iw * L] = srow[iw];
+      }
+    }
+  }
+}
+
+// out[n0 + lane, k, pix] = ot[k, pix, lane] + bias[k] (bias may be null).
+void from_lanes(float* out, const float* ot, const float* bias, int64_t K, int64_t PQ, int64_t L,
+                int64_t n0, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
+  for (int64_t k = 0; k < K; ++k) {
+    const float b = bias ? bias[k] : 0.0f;
+    const float* src = ot + k * PQ * L;
+    for (int64_t lane = 0; lane < L; ++lane) {
+      float* dst = out + ((n0 + lane) * K + k) * PQ;
+      for (int64_t pix = 0; pix < PQ; ++pix) dst[pix] = src[pix * L + lane] + b;
+    }
+  }
+}
+
+// [first, last) of the taps t in [0, T) with 0 <= base + t*dil < size.
+inline void tap_range(int64_t base, int64_t dil, int64_t T, int64_t size, int64_t& first, int64_t& last) {
+  first = base >= 0 ? 0 : ceil_div(-base, dil);
+  last = base + (T - 1) * dil < size ? T : (size - base > 0 ? ceil_div(size - base, dil) : 0);
+  first = std::min(first, T);
+  last = std::max(first, std::min(last, T));
+}
+
+void implicit_forward(float* out, const float* x, const float* w, const float* bias,
+                      const Conv2dShape& sh, int nt);
+
+void lanes_forward(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
+                   int nt) {
+  const Dims d = dims_of(sh);
+  const KernelInfo& gk = gemm_kernel();
+  const ConvKernels& ck = conv_kernels();
+  FL_CHECK(ck.nr == gk.nr, "conv2d: internal error: panel widths differ (", ck.nr, " vs ", gk.nr, ")");
+  const int MR = gk.mr, NR = gk.nr;
+  const int64_t L = NR, G = sh.groups, Kg = d.kg, Cg = d.cg, crs = d.crs, S = sh.s, PQ = d.pq;
+  const int64_t kc_blocks = ceil_div(crs, gk.kc);
+  const int64_t kc_max = ceil_div(crs, kc_blocks);
+  const int64_t mpad = round_up(Kg, MR);
+  const LaneGeometry lg = lane_geometry(sh, L);
+  const int64_t blocks = sh.n / L;
+
+  const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
+  const size_t wr_n = Carver::aligned(static_cast<size_t>(sh.k * crs));
+  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * lg.plane));
+  const size_t ot_n = Carver::aligned(static_cast<size_t>(sh.k * PQ * L));
+  const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR));
+  Carver carve(workspace(apack_n + wr_n + xt_n + ot_n + thread_n * nt));
+  float* apack = carve.take(apack_n);
+  float* wr = carve.take(wr_n);
+  float* xt = carve.take(xt_n);
+  float* ot = carve.take(ot_n);
+  float* thread_bufs = carve.take(thread_n * nt);
+
+  // Weights with the im2col rows in (r, s, c) order, packed once.
+  for (int64_t k = 0; k < sh.k; ++k)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t rs = 0; rs < sh.r * S; ++rs) wr[k * crs + rs * Cg + c] = w[(k * Cg + c) * sh.r * S + rs];
+  for (int64_t gi = 0; gi < G; ++gi)
+    for (int64_t pc = 0; pc < crs; pc += kc_max)
+      gk.pack_a(apack + gi * mpad * crs + pc * mpad, wr + gi * Kg * crs + pc, crs, 1, Kg,
+                std::min(kc_max, crs - pc));
+
+  for (int64_t nb = 0; nb < blocks; ++nb) {
+    to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, nb * L, nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int64_t pix = 0; pix < PQ; ++pix) {
+        const int64_t oh = pix / sh.q, ow = pix % sh.q;
+        int64_t r0, r1, s0, s1;
+        tap_range(oh * sh.stride_h - sh.pad_top, sh.dil_h, sh.r, sh.h, r0, r1);
+        tap_range(ow * sh.stride_w - sh.pad_left, sh.dil_w, S, sh.w, s0, s1);
+        float* oc = ot + pix * L;  // row k at oc + k * PQ * L
+        if (r0 >= r1 || s0 >= s1) {
+          for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * PQ * L, 0, L * sizeof(float));
+          continue;
+        }
+        // The taps that read the image, as ranges of rows: one range when every column
+        // tap is in (or a row of them is too short to be worth a separate range).
+        int64_t ranges[2 * 64];
+        int nranges = 0;
+        if (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64) {
+          ranges[0] = r0 * S * Cg;
+          ranges[1] = r1 * S * Cg;
+          nranges = 1;
+        } else {
+          for (int64_t r = r0; r < r1; ++r) {
+            ranges[2 * nranges] = (r * S + s0) * Cg;
+            ranges[2 * nranges + 1] = (r * S + s1) * Cg;
+            ++nranges;
+          }
+        }
+        const int64_t ih0 = oh * sh.stride_h, iw0 = ow * sh.stride_w;  // padded coordinates
+        for (int64_t gi = 0; gi < G; ++gi) {
+          const float* sg = xt + gi * Cg * lg.plane;
+          const float* ag = apack + gi * mpad * crs;
+          bool first = true;
+          for (int q = 0; q < nranges; ++q) {
+            for (int64_t k = ranges[2 * q], kb = ranges[2 * q + 1]; k < kb;) {
+              const int64_t pc = (k / kc_max) * kc_max;
+              const int64_t kcb = std::min(kc_max, crs - pc);
+              const int64_t ke = std::min(kb, pc + kcb);
+              // Rows [k, ke) in (r, s, c) order: runs of channels (stride plane), or of
+              // column taps when Cg == 1 (stride dil_w * L).
+              float* bp = bpanel;
+              for (int64_t kk = k; kk < ke;) {
+                const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
+                const float* src = sg + c * lg.plane + (ih0 + r * sh.dil_h) * lg.pitch + (iw0 + s * sh.dil_w) * L;
+                const int64_t cnt = Cg == 1 ? std::min(ke - kk, S - s) : std::min(ke - kk, Cg - c);
+                ck.copy_rows(bp, src, Cg == 1 ? sh.dil_w * L : lg.plane, cnt);
+                bp += cnt * L;
+                kk += cnt;
+              }
+              for (int64_t ir = 0; ir < Kg; ir += MR) {
+                const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
+                gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bpanel, oc + (gi * Kg + ir) * PQ * L,
+                         PQ * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
+              }
+              first = false;
+              k = ke;
+            }
+          }
+        }
+      }
+    }
+    from_lanes(out, ot, bias, sh.k, PQ, L, nb * L, nt);
+  }
+
+  // Images left over after the full blocks.
+  const int64_t done = blocks * L;
+  if (done < sh.n) {
+    Conv2dShape rest = sh;
+    rest.n = sh.n - done;
+    implicit_forward(out + done * sh.k * PQ, x + done * sh.c * d.hw, w, bias, rest, nt);
+  }
+}
+
+void implicit_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh,
+                              int nt);
+
+// Floats of dout rows one pass of the weight-gradient tiles streams (from L2).
+constexpr int64_t kLaneDwChunkFloats = 64 * 1024;
+
+void lanes_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh, int nt) {
+  const Dims d = dims_of(sh);
+  const ConvKernels& ck = conv_kernels();
+  const int64_t L = ck.nr, G = sh.groups, Kg = d.kg, Cg = d.cg, crs = d.crs, PQ = d.pq;
+  const int64_t w_size = sh.k * crs;
+  const LaneGeometry lg = lane_geometry(sh, L);
+  LaneGeometry lgd;  // dout in the batch-blocked layout, unpadded
+  lgd.L = L;
+  lgd.hp = sh.p;
+  lgd.wp = sh.q;
+  lgd.pitch = sh.q * L;
+  lgd.plane = PQ * L;
+  const int64_t blocks = sh.n / L;
+
+  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * lg.plane));
+  const size_t dt_n = Carver::aligned(static_cast<size_t>(sh.k * PQ * L));
+  Carver carve(workspace(xt_n + dt_n));
+  float* xt = carve.take(xt_n);
+  float* dt = carve.take(dt_n);
+
+  // The row loop is cut into chunks of output rows so that a pass of the tiles over
+  // dout rows (Kg of them) stays in L2.
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kLaneDwChunkFloats / std::max<int64_t>(Kg * sh.q * L, 1));
+  const int64_t jtiles = ceil_div(crs, kDwCols);
+  const int64_t tasks = G * jtiles;  // each owns a (group, 4 columns of dW) slice: no races
+
+  for (int64_t i = 0; i < w_size; ++i) dw[i] = 0.0f;
+  for (int64_t nb = 0; nb < blocks; ++nb) {
+    to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, nb * L, nt);
+    to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, nb * L, nt);
+    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += rows_per_chunk) {
+      const int64_t nrows = std::min(rows_per_chunk, sh.p - oh0);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
+      for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t gi = t / jtiles, j0 = (t % jtiles) * kDwCols;
+        const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
+        const float* crow[kDwCols];
+        for (int j = 0; j < jt; ++j) {
+          const int64_t row = j0 + j, c = row / (sh.r * sh.s), r = (row / sh.s) % sh.r, s = row % sh.s;
+          crow[j] = xt + (gi * Cg + c) * lg.plane + (oh0 * sh.stride_h + r * sh.dil_h) * lg.pitch + s * sh.dil_w * L;
+        }
+        for (int64_t i0 = 0; i0 < Kg; i0 += kDwRows) {
+          const int it = static_cast<int>(std::min<int64_t>(kDwRows, Kg - i0));
+          const float* drow[kDwRows];
+          for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * PQ * L + oh0 * sh.q * L;
+          ck.dot_tile(dw + (gi * Kg + i0) * crs + j0, crs, drow, crow, sh.q * L, nrows, sh.q * L,
+                      sh.stride_h * lg.pitch, it, jt);
+        }
+      }
+    }
+  }
+
+  // Images left over after the full blocks: their dW separately, then added.
+  const int64_t done = blocks * L;
+  if (done < sh.n) {
+    Conv2dShape rest = sh;
+    rest.n = sh.n - done;
+    std::vector<float> extra(static_cast<size_t>(w_size));
+    implicit_backward_weight(extra.data(), dout + done * sh.k * PQ, x + done * sh.c * d.hw, rest, nt);
+    for (int64_t i = 0; i < w_size; ++i) dw[i] += extra[i];
+  }
+}
+
+// The forward on whichever path applies.
+void forward_any(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
+                 int nt) {
+  if (use_lanes(sh)) return lanes_forward(out, x, w, bias, sh, nt);
+  implicit_forward(out, x, w, bias, sh, nt);
 }
 
 // ---------------------------------------------------------------------------------
@@ -755,7 +1050,7 @@ void conv2d_forward(float* out, const float* x, const float* w, const float* bia
   conv2d_check_shape(sh);
   const int nt = get_num_threads();
   if (use_depthwise(sh)) return depthwise_forward(out, x, w, bias, sh, dims_of(sh), nt);
-  implicit_forward(out, x, w, bias, sh, nt);
+  forward_any(out, x, w, bias, sh, nt);
 }
 
 void conv2d_backward_data(float* dx, const float* dout, const float* w, const float* init,
@@ -797,14 +1092,21 @@ void conv2d_backward_data(float* dx, const float* dout, const float* w, const fl
   t.dil_h = sh.dil_h;
   t.dil_w = sh.dil_w;
   t.groups = sh.groups;
-  implicit_forward(dx, dout, wf, init, t, nt);
+  forward_any(dx, dout, wf, init, t, nt);
 }
 
 void conv2d_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh) {
   conv2d_check_shape(sh);
   const int nt = get_num_threads();
   if (use_depthwise(sh)) return depthwise_backward_weight(dw, dout, x, sh, dims_of(sh), nt);
+  if (sh.stride_w == 1 && use_lanes(sh)) return lanes_backward_weight(dw, dout, x, sh, nt);
   implicit_backward_weight(dw, dout, x, sh, nt);
+}
+
+int conv2d_force_path(int mode) {
+  FL_CHECK(mode >= 0 && mode <= 2, "mode: expected 0, 1 or 2, got ", mode);
+  g_force_path.store(mode, std::memory_order_relaxed);
+  return conv_kernels().nr;
 }
 
 void conv2d_backward_bias(float* db, const float* dout, int64_t n, int64_t k, int64_t pq) {

@@ -52,4 +52,9 @@ void conv2d_backward_weight(float* dw, const float* dout, const float* x, const 
 // db (K) <- sum over n, p, q of dout (N, K, PQ): the bias gradient. Overwrites db.
 void conv2d_backward_bias(float* db, const float* dout, int64_t n, int64_t k, int64_t pq);
 
+// For tests: which path the kernels take. 0 (default) chooses by size; 1 never uses the
+// batch-blocked path; 2 uses it whenever the batch has a full block of images. Returns
+// the number of images per block (the panel width of the active SIMD path).
+int conv2d_force_path(int mode);
+
 }  // namespace fastlayers

@@ -4,6 +4,8 @@
 //
 //   pack_rows   im2col rows of one panel of output columns, straight into the GEMM's
 //               packed B layout (forward) or into row-major rows (weight gradient)
+//   copy_rows   the same for the batch-blocked layout, where a row is NR images side
+//               by side: a plain copy of NR floats
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
@@ -53,6 +55,41 @@ void pack_rows_generic(float* dst, int64_t ld, const float* src, const int64_t* 
 }
 
 #if defined(__AVX512F__)
+// N0 runs fill the first vector and N1 the second: with the counts known at compile
+// time the masks and offsets stay in registers across the rows.
+template <int N0, int N1>
+void pack_runs_avx512(float* dst, int64_t ld, const float* src, const int64_t* row_off, int64_t rows,
+                      const PanelRun* runs) {
+  __mmask16 mask[N0 + N1];
+  int64_t delta[N0 + N1];
+#pragma GCC unroll 8
+  for (int r = 0; r < N0 + N1; ++r) {
+    mask[r] = static_cast<__mmask16>(runs[r].mask);
+    delta[r] = runs[r].delta;
+  }
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* s = src + row_off[p];
+    __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < N0; ++r) v0 = _mm512_mask_loadu_ps(v0, mask[r], s + delta[r]);
+#pragma GCC unroll 4
+    for (int r = N0; r < N0 + N1; ++r) v1 = _mm512_mask_loadu_ps(v1, mask[r], s + delta[r]);
+    _mm512_storeu_ps(dst + p * ld, v0);
+    _mm512_storeu_ps(dst + p * ld + 16, v1);
+  }
+}
+
+using PackRunsFn = void (*)(float*, int64_t, const float*, const int64_t*, int64_t, const PanelRun*);
+
+template <int N0>
+struct PackRunsRow {
+  static constexpr PackRunsFn fns[5] = {&pack_runs_avx512<N0, 0>, &pack_runs_avx512<N0, 1>,
+                                        &pack_runs_avx512<N0, 2>, &pack_runs_avx512<N0, 3>,
+                                        &pack_runs_avx512<N0, 4>};
+};
+constexpr const PackRunsFn* pack_runs_table[4] = {PackRunsRow<1>::fns, PackRunsRow<2>::fns,
+                                                  PackRunsRow<3>::fns, PackRunsRow<4>::fns};
+
 // AVX-512, panels of 32 columns = two vectors. Each run is one masked load (lanes
 // outside every run stay zero; masked-off lanes are never read, so runs at the edge of
 // the buffer are safe). Many short runs (a horizontal stride > 1) use gathers.
@@ -88,6 +125,7 @@ void pack_rows_avx512(float* dst, int64_t ld, const float* src, const int64_t* r
     }
     return;
   }
+  if (n0 >= 1 && n0 <= 4 && nr - n0 <= 4) return pack_runs_table[n0 - 1][nr - n0](dst, ld, src, row_off, rows, plan.runs);
   __mmask16 mask[32];
   int64_t delta[32];
   for (int r = 0; r < nr; ++r) {
@@ -109,16 +147,38 @@ void pack_rows_avx512(float* dst, int64_t ld, const float* src, const int64_t* r
 // dot_tile
 // ---------------------------------------------------------------------------------
 
+// copy_rows: `count` rows of NR floats, `stride` apart, into a packed B micro-panel.
+template <int NR>
+void copy_rows_generic(float* dst, const float* src, int64_t stride, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float* s = src + i * stride;
+    float* d = dst + i * NR;
+    for (int t = 0; t < NR; ++t) d[t] = s[t];
+  }
+}
+
+#if defined(__AVX512F__)
+void copy_rows_avx512(float* dst, const float* src, int64_t stride, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float* s = src + i * stride;
+    _mm512_store_ps(dst + i * 32, _mm512_load_ps(s));
+    _mm512_store_ps(dst + i * 32 + 16, _mm512_load_ps(s + 16));
+  }
+}
+#endif
+
 // Portable version: one dot product at a time.
-void dot_tile_generic(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
-                      int64_t len, int it, int jt) {
+void dot_tile_generic(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
+                      int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
   for (int i = 0; i < it; ++i) {
-    const float* di = d + i * ldd;
     for (int j = 0; j < jt; ++j) {
-      const float* cj = col + j * ldc;
       float s = 0.0f;
+      for (int64_t row = 0; row < nrows; ++row) {
+        const float* di = d[i] + row * d_rs;
+        const float* cj = col[j] + row * c_rs;
 #pragma omp simd reduction(+ : s)
-      for (int64_t t = 0; t < len; ++t) s += di[t] * cj[t];
+        for (int64_t t = 0; t < len; ++t) s += di[t] * cj[t];
+      }
       dw[i * ldw + j] += s;
     }
   }
@@ -137,23 +197,31 @@ inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 // IT rows of d x JT rows of col, 16 pixels per step: IT + JT loads feed IT*JT FMAs.
 template <int IT, int JT>
-void dot_tile_avx512_t(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col,
-                       int64_t ldc, int64_t len) {
+void dot_tile_avx512_t(float* dw, int64_t ldw, const float* const* d, const float* const* col,
+                       int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs) {
   __m512 acc[IT][4];
 #pragma GCC unroll 6
   for (int i = 0; i < IT; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < len; t += 16) {
-    __m512 c[JT];
+  const float* dp[IT];
+  const float* cp[JT];
+  for (int i = 0; i < IT; ++i) dp[i] = d[i];
+  for (int j = 0; j < JT; ++j) cp[j] = col[j];
+  for (int64_t row = 0; row < nrows; ++row) {
+    for (int64_t t = 0; t < len; t += 16) {
+      __m512 c[JT];
 #pragma GCC unroll 4
-    for (int j = 0; j < JT; ++j) c[j] = _mm512_loadu_ps(col + j * ldc + t);
+      for (int j = 0; j < JT; ++j) c[j] = _mm512_loadu_ps(cp[j] + t);
 #pragma GCC unroll 6
-    for (int i = 0; i < IT; ++i) {
-      const __m512 di = _mm512_loadu_ps(d + i * ldd + t);
+      for (int i = 0; i < IT; ++i) {
+        const __m512 di = _mm512_loadu_ps(dp[i] + t);
 #pragma GCC unroll 4
-      for (int j = 0; j < JT; ++j) acc[i][j] = _mm512_fmadd_ps(di, c[j], acc[i][j]);
+        for (int j = 0; j < JT; ++j) acc[i][j] = _mm512_fmadd_ps(di, c[j], acc[i][j]);
+      }
     }
+    for (int i = 0; i < IT; ++i) dp[i] += d_rs;
+    for (int j = 0; j < JT; ++j) cp[j] += c_rs;
   }
 #pragma GCC unroll 6
   for (int i = 0; i < IT; ++i) {
@@ -169,7 +237,8 @@ void dot_tile_avx512_t(float* dw, int64_t ldw, const float* d, int64_t ldd, cons
   }
 }
 
-using DotTileFn = void (*)(float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t);
+using DotTileFn = void (*)(float*, int64_t, const float* const*, const float* const*, int64_t, int64_t,
+                           int64_t, int64_t);
 
 template <int IT>
 struct DotRow {
@@ -177,11 +246,11 @@ struct DotRow {
                                        &dot_tile_avx512_t<IT, 3>, &dot_tile_avx512_t<IT, 4>};
 };
 
-void dot_tile_avx512(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
-                     int64_t len, int it, int jt) {
+void dot_tile_avx512(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
+                     int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
   static constexpr const DotTileFn* table[6] = {DotRow<1>::fns, DotRow<2>::fns, DotRow<3>::fns,
                                                 DotRow<4>::fns, DotRow<5>::fns, DotRow<6>::fns};
-  table[it - 1][jt - 1](dw, ldw, d, ldd, col, ldc, len);
+  table[it - 1][jt - 1](dw, ldw, d, col, len, nrows, d_rs, c_rs);
 }
 #endif
 

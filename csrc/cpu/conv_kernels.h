@@ -45,11 +45,15 @@ struct ConvKernels {
   void (*pack_rows)(float* dst, int64_t ld, const float* src, const int64_t* row_off, int64_t rows,
                     const PanelPlan& plan);
 
-  // Weight-gradient tile: dw[i*ldw + j] += sum_t d[i*ldd + t] * col[j*ldc + t] for
-  // i < it (<= 6), j < jt (<= 4), t < len (len a multiple of `lanes`; buffers aligned to
-  // 64 bytes when ldd, ldc are multiples of 16).
-  void (*dot_tile)(float* dw, int64_t ldw, const float* d, int64_t ldd, const float* col, int64_t ldc,
-                   int64_t len, int it, int jt);
+  // dst[i*nr + t] = src[i*stride + t] for i < count, t < nr: `count` rows of the
+  // batch-blocked layout (nr images side by side) into a packed B micro-panel.
+  void (*copy_rows)(float* dst, const float* src, int64_t stride, int64_t count);
+
+  // Weight-gradient tile, for i < it (<= 6), j < jt (<= 4):
+  //   dw[i*ldw + j] += sum_{row < nrows} sum_{t < len} d[i][row*d_rs + t] * col[j][row*c_rs + t]
+  // len a multiple of `lanes`; d and col are arrays of it / jt row pointers.
+  void (*dot_tile)(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
+                   int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt);
 };
 
 const ConvKernels& conv_kernels_scalar();
