@@ -140,15 +140,21 @@ Dims dims_of(const Conv2dShape& sh) {
 }
 
 // ---------------------------------------------------------------------------------
-// The input as the packing routines read it: channel planes of hp x wp, with the zero
-// padding materialised, so that output pixel (oh, ow) and kernel tap (r, s) read
-//   data[n*image + c*plane + (oh*stride_h + r*dil_h)*pitch + ow*stride_w + s*dil_w]
-// with no bounds test. When the convolution reads no padding the input itself is used.
+// The input as the packing routines read it: channel planes of hp rows with the zero
+// padding materialised, each row stored as `phases` = stride_w interleaved phase rows
+// of wq columns (padded column xc at (xc % phases)*wq + xc / phases). Then output pixel
+// (oh, ow) and kernel tap (r, s) read
+//   data[n*image + c*plane + (oh*stride_h + r*dil_h)*pitch + ow + col_off(s)]
+// col_off(s) = ((s*dil_w) % phases)*wq + (s*dil_w) / phases: consecutive output pixels
+// read consecutive elements whatever the stride, and no bounds are tested. When the
+// convolution reads no padding and has stride_w 1, the input itself is used.
 // ---------------------------------------------------------------------------------
 
 struct SourceGeometry {
-  int64_t hp, wp;  // rows / columns the windows reach
-  bool direct;     // x itself (no padding needed): pitch W, plane H*W
+  int64_t hp, wp;  // padded rows / columns the windows reach
+  int64_t phases;  // stride_w
+  int64_t wq;      // columns per phase row: ceil(wp / phases)
+  bool direct;     // x itself (no padding, stride_w 1): pitch W, plane H*W
   int64_t pitch, plane, image;
 };
 
@@ -156,9 +162,11 @@ SourceGeometry source_geometry(const Conv2dShape& sh) {
   SourceGeometry g;
   g.hp = (sh.p - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
   g.wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
-  g.direct = sh.pad_top == 0 && sh.pad_left == 0 && g.hp <= sh.h && g.wp <= sh.w;
-  g.pitch = g.direct ? sh.w : g.wp;
-  g.plane = g.direct ? sh.h * sh.w : g.hp * g.wp;
+  g.phases = sh.stride_w;
+  g.wq = ceil_div(g.wp, g.phases);
+  g.direct = sh.pad_top == 0 && sh.pad_left == 0 && sh.stride_w == 1 && g.hp <= sh.h && g.wp <= sh.w;
+  g.pitch = g.direct ? sh.w : g.phases * g.wq;
+  g.plane = g.direct ? sh.h * sh.w : g.hp * g.pitch;
   g.image = sh.c * g.plane;
   return g;
 }
@@ -172,26 +180,38 @@ int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g) {
   return std::max<int64_t>(1, std::min<int64_t>(sh.n, kPadChunkFloats / std::max<int64_t>(g.image, 1)));
 }
 
-// xp (nb, C, hp, wp) <- images [n0, n0 + nb) of x (N, C, H, W) with its zero padding.
+// xp (nb, C, hp, pitch) <- images [n0, n0 + nb) of x (N, C, H, W) with its zero padding,
+// in the phase layout above.
 void pad_chunk(float* xp, const float* x, const Conv2dShape& sh, const SourceGeometry& g, int64_t n0,
                int64_t nb, int nt) {
   const int64_t planes = nb * sh.c;
+  const int64_t left = std::min(sh.pad_left, g.wp);
   const int64_t copy_w = std::clamp<int64_t>(g.wp - sh.pad_left, 0, sh.w);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes > 1)
   for (int64_t i = 0; i < planes; ++i) {
     const float* src = x + (n0 * sh.c + i) * sh.h * sh.w;
     float* dst = xp + i * g.plane;
     for (int64_t y = 0; y < g.hp; ++y) {
-      float* drow = dst + y * g.wp;
+      float* drow = dst + y * g.pitch;
       const int64_t ih = y - sh.pad_top;
       if (ih < 0 || ih >= sh.h) {
-        std::memset(drow, 0, g.wp * sizeof(float));
+        std::memset(drow, 0, g.pitch * sizeof(float));
         continue;
       }
-      const int64_t left = std::min(sh.pad_left, g.wp);
-      std::memset(drow, 0, left * sizeof(float));
-      std::memcpy(drow + left, src + ih * sh.w, copy_w * sizeof(float));
-      std::memset(drow + left + copy_w, 0, (g.wp - left - copy_w) * sizeof(float));
+      const float* srow = src + ih * sh.w;
+      if (g.phases == 1) {
+        std::memset(drow, 0, left * sizeof(float));
+        std::memcpy(drow + left, srow, copy_w * sizeof(float));
+        std::memset(drow + left + copy_w, 0, (g.pitch - left - copy_w) * sizeof(float));
+        continue;
+      }
+      for (int64_t ph = 0; ph < g.phases; ++ph) {
+        float* prow = drow + ph * g.wq;
+        for (int64_t j = 0; j < g.wq; ++j) {
+          const int64_t iw = j * g.phases + ph - sh.pad_left;
+          prow[j] = (iw >= 0 && iw < sh.w && j * g.phases + ph < g.wp) ? srow[iw] : 0.0f;
+        }
+      }
     }
   }
 }
@@ -201,8 +221,11 @@ std::vector<int64_t> row_offsets(const Conv2dShape& sh, const Dims& d, const Sou
   std::vector<int64_t> off(d.crs);
   for (int64_t c = 0; c < d.cg; ++c)
     for (int64_t r = 0; r < sh.r; ++r)
-      for (int64_t s = 0; s < sh.s; ++s)
-        off[(c * sh.r + r) * sh.s + s] = c * g.plane + r * sh.dil_h * g.pitch + s * sh.dil_w;
+      for (int64_t s = 0; s < sh.s; ++s) {
+        const int64_t xs = s * sh.dil_w;
+        off[(c * sh.r + r) * sh.s + s] =
+            c * g.plane + r * sh.dil_h * g.pitch + (xs % g.phases) * g.wq + xs / g.phases;
+      }
   return off;
 }
 
@@ -220,7 +243,7 @@ void build_plan(PanelPlan& pl, int64_t col0, int64_t total, const Conv2dShape& s
   int64_t base = n * g.image + oh * row_step;  // offset of (n, oh, 0)
   const int valid = static_cast<int>(std::clamp<int64_t>(total - col0, 0, nr));
   for (int j = 0; j < valid; ++j) {
-    const int64_t off = base + ow * sh.stride_w;
+    const int64_t off = base + ow;  // the phase layout makes pixels consecutive
     pl.off[j] = off;
     if (j > 0 && off != pl.off[0] + j) contiguous = false;
     if (off > INT32_MAX) pl.gather_ok = false;
@@ -310,17 +333,34 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
         const int64_t col0 = jp * NR;
         build_plan(plan, col0, total, sh, d.pq, g, NR, ck.lanes);
         const int64_t valid = std::min<int64_t>(NR, total - col0);
+        // A panel inside one image is written in place (its pixels are consecutive in
+        // out); one that straddles two images goes through cpanel and is scattered.
+        const int64_t n_first = col0 / d.pq, pix0 = col0 % d.pq;
+        const bool in_place = (col0 + valid - 1) / d.pq == n_first;
         for (int64_t gi = 0; gi < G; ++gi) {
           const float* sg = src + gi * d.cg * g.plane;
           const float* ag = apack + gi * mpad * crs;
+          float* cbase = in_place ? out0 + (n_first * sh.k + gi * Kg) * d.pq + pix0 : cpanel;
+          const int64_t ldc = in_place ? d.pq : NR;
+          const int ncols = in_place ? static_cast<int>(valid) : NR;
           for (int64_t pc = 0; pc < crs; pc += kc_max) {
             const int64_t kc = std::min(kc_max, crs - pc);
             ck.pack_rows(bpanel, NR, sg, row_off.data() + pc, kc, plan);
             for (int64_t ir = 0; ir < Kg; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
-              gk.micro(kc, ag + pc * mpad + ir * kc, bpanel, cpanel + ir * NR, NR, 1, mr, NR, 1.0f,
+              gk.micro(kc, ag + pc * mpad + ir * kc, bpanel, cbase + ir * ldc, ldc, 1, mr, ncols, 1.0f,
                        pc == 0 ? 0.0f : 1.0f);
             }
+          }
+          if (in_place) {
+            if (bias) {
+              for (int64_t k = 0; k < Kg; ++k) {
+                const float bv = bias[gi * Kg + k];
+                float* orow = cbase + k * d.pq;
+                for (int64_t t = 0; t < valid; ++t) orow[t] += bv;
+              }
+            }
+            continue;
           }
           // Scatter the panel (Kg, valid) to the images it covers, adding the bias.
           for (int64_t j = 0; j < valid;) {
@@ -351,6 +391,16 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
 constexpr int64_t kDwBlock = 512;
 constexpr int kDwRows = 6;  // dout rows per tile
 constexpr int kDwCols = 4;  // im2col rows per tile
+
+// Rows of the weight-gradient tile that starts at dout row i0 of Kg: tiles of 6, with
+// the remainder spread so that no tile is much thinner than the others (a 2-row tile
+// does 8 FMAs for 6 loads).
+int dw_tile_rows(int64_t Kg, int64_t i0) {
+  const int64_t tiles = ceil_div(Kg, kDwRows);
+  const int64_t base = Kg / tiles, extra = Kg % tiles;  // the first `extra` tiles get base + 1
+  const int64_t t = i0 < extra * (base + 1) ? i0 / (base + 1) : extra + (i0 - extra * (base + 1)) / base;
+  return static_cast<int>(t < extra ? base + 1 : base);
+}
 
 void implicit_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh,
                               int nt) {
@@ -404,16 +454,23 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
         const int64_t len = round_up(valid, ck.lanes);  // <= npan * NR
         for (int64_t q = 0; q < npan; ++q) build_plan(pl[q], c0 + q * NR, total, sh, d.pq, g, NR, ck.lanes);
         for (int64_t gi = 0; gi < G; ++gi) {
-          // dout block (Kg, len): the block's columns, zero past `valid`.
-          for (int64_t j = 0; j < valid;) {
-            const int64_t col = c0 + j, n = col / d.pq, pix = col % d.pq;
-            const int64_t run = std::min(valid - j, d.pq - pix);
-            const float* s = dout0 + (n * sh.k + gi * Kg) * d.pq + pix;
-            for (int64_t k = 0; k < Kg; ++k) std::memcpy(dblk + k * B + j, s + k * d.pq, run * sizeof(float));
-            j += run;
+          // dout rows of the block (Kg, len): read in place when the block lies inside
+          // one image and needs no zero tail, else gathered (zero past `valid`).
+          const int64_t n_first = c0 / d.pq;
+          const bool in_place = len == valid && (c0 + valid - 1) / d.pq == n_first;
+          const float* drows = in_place ? dout0 + (n_first * sh.k + gi * Kg) * d.pq + c0 % d.pq : dblk;
+          const int64_t ldd = in_place ? d.pq : B;
+          if (!in_place) {
+            for (int64_t j = 0; j < valid;) {
+              const int64_t col = c0 + j, n = col / d.pq, pix = col % d.pq;
+              const int64_t run = std::min(valid - j, d.pq - pix);
+              const float* s = dout0 + (n * sh.k + gi * Kg) * d.pq + pix;
+              for (int64_t k = 0; k < Kg; ++k) std::memcpy(dblk + k * B + j, s + k * d.pq, run * sizeof(float));
+              j += run;
+            }
+            if (len > valid)
+              for (int64_t k = 0; k < Kg; ++k) std::memset(dblk + k * B + valid, 0, (len - valid) * sizeof(float));
           }
-          if (len > valid)
-            for (int64_t k = 0; k < Kg; ++k) std::memset(dblk + k * B + valid, 0, (len - valid) * sizeof(float));
           const float* sg = src + gi * d.cg * g.plane;
           float* pg = part + gi * Kg * crs;
           for (int64_t j0 = 0; j0 < crs; j0 += kDwCols) {
@@ -421,11 +478,12 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
             for (int64_t q = 0; q < npan; ++q) ck.pack_rows(cols + q * NR, B, sg, row_off.data() + j0, jt, pl[q]);
             const float* crow[kDwCols];
             for (int j = 0; j < jt; ++j) crow[j] = cols + j * B;
-            for (int64_t i0 = 0; i0 < Kg; i0 += kDwRows) {
-              const int it = static_cast<int>(std::min<int64_t>(kDwRows, Kg - i0));
+            for (int64_t i0 = 0; i0 < Kg;) {
+              const int it = dw_tile_rows(Kg, i0);
               const float* drow[kDwRows];
-              for (int i = 0; i < it; ++i) drow[i] = dblk + (i0 + i) * B;
+              for (int i = 0; i < it; ++i) drow[i] = drows + (i0 + i) * ldd;
               ck.dot_tile(pg + i0 * crs + j0, crs, drow, crow, len, 1, 0, 0, it, jt);
+              i0 += it;
             }
           }
         }
@@ -457,70 +515,97 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
 // and out of the layout costs one transposing pass over the input and the output.
 // ---------------------------------------------------------------------------------
 
+// The layout's geometry for a window of padded rows [y0, y0 + rows).
 struct LaneGeometry {
   int64_t L;       // images per block (= NR)
-  int64_t hp, wp;  // padded rows / columns that the windows reach
+  int64_t wp;      // padded columns that the windows reach
+  int64_t rows;    // padded rows in the window
   int64_t pitch;   // wp * L
-  int64_t plane;   // hp * wp * L
+  int64_t plane;   // rows * pitch
 };
 
-LaneGeometry lane_geometry(const Conv2dShape& sh, int64_t L) {
-  LaneGeometry lg;
-  lg.L = L;
-  lg.hp = (sh.p - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
-  lg.wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
-  lg.pitch = lg.wp * L;
-  lg.plane = lg.hp * lg.pitch;
-  return lg;
+LaneGeometry lane_geometry(int64_t L, int64_t wp, int64_t rows) {
+  return LaneGeometry{L, wp, rows, wp * L, rows * wp * L};
 }
-
-// The batch-blocked path needs a full block of images, and blocks small enough that
-// the transposed input and output (per block) stay in the outer caches.
-constexpr int64_t kLaneBlockFloats = 1 << 20;
 
 std::atomic<int> g_force_path{0};  // see conv2d_force_path
 
-bool use_lanes(const Conv2dShape& sh) {
-  const int64_t L = conv_kernels().nr;
-  const int force = g_force_path.load(std::memory_order_relaxed);
-  if (sh.n < L || force == 1) return false;
-  if (force == 2) return true;
-  const LaneGeometry lg = lane_geometry(sh, L);
-  return sh.c * lg.plane <= kLaneBlockFloats && sh.k * sh.p * sh.q * L <= kLaneBlockFloats;
+// Transposed input and output of one row window, in floats: a few MB, so a window
+// is still in cache when the panels read it and when it is transposed back.
+constexpr int64_t kLaneWindowFloats = 1 << 20;
+
+// The batch-blocked path needs a full block of images (the rest of the batch goes the
+// NCHW way). The forward uses it for images small enough that one window holds the
+// whole image (measured: for larger ones the NCHW panels are as fast and need no
+// transposes); the weight gradient uses it whenever the batch allows (its dot products
+// then read the transposed tensors in place), except for a horizontal stride (the
+// pixels of an output row would not be contiguous in the input).
+bool lanes_batch(const Conv2dShape& sh) {
+  return sh.n >= conv_kernels().nr && g_force_path.load(std::memory_order_relaxed) != 1;
 }
 
-// xt (C, hp, wp, L) <- images [n0, n0 + L) of x (N, C, H, W), shifted by (pt, pl) and
-// zero elsewhere.
+int64_t lane_window_rows(const Conv2dShape& sh, int64_t out_row, int64_t in_row, int64_t budget);
+
+bool use_lanes_forward(const Conv2dShape& sh) {
+  if (!lanes_batch(sh)) return false;
+  if (g_force_path.load(std::memory_order_relaxed) == 2) return true;
+  const int64_t L = conv_kernels().nr;
+  const int64_t wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
+  return lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneWindowFloats) == sh.p;
+}
+
+bool use_lanes_backward_weight(const Conv2dShape& sh) { return lanes_batch(sh) && sh.stride_w == 1; }
+
+
+// Output rows per window when one output row needs out_row floats and one padded input
+// row in_row floats (a window of m output rows reads (m - 1)*stride + (R - 1)*dil + 1).
+int64_t lane_window_rows(const Conv2dShape& sh, int64_t out_row, int64_t in_row, int64_t budget) {
+  int64_t m = 1;
+  while (m < sh.p) {
+    const int64_t next = m + 1;
+    const int64_t in_rows = (next - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
+    if (next * out_row + in_rows * in_row > budget) break;
+    m = next;
+  }
+  return m;
+}
+
+// xt (C, rows, wp, L) <- padded rows [y0, y0 + rows) of images [n0, n0 + L) of x
+// (N, C, H, W), padded row y being image row y - pt and column xc image column xc - pl
+// (zero outside the image).
 void to_lanes(float* xt, const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl,
-              const LaneGeometry& lg, int64_t n0, int nt) {
+              const LaneGeometry& lg, int64_t y0, int64_t n0, int nt) {
+  const ConvKernels& ck = conv_kernels();
   const int64_t L = lg.L;
-  const int64_t rows = std::min(H, lg.hp - pt), cols = std::min(W, lg.wp - pl);
+  const int64_t left = std::min(pl, lg.wp);
+  const int64_t cols = std::clamp<int64_t>(lg.wp - pl, 0, W);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
   for (int64_t c = 0; c < C; ++c) {
-    float* dst = xt + c * lg.plane;
-    std::memset(dst, 0, lg.plane * sizeof(float));
-    for (int64_t lane = 0; lane < L; ++lane) {
-      const float* src = x + ((n0 + lane) * C + c) * H * W;
-      for (int64_t ih = 0; ih < rows; ++ih) {
-        float* drow = dst + ((ih + pt) * lg.wp + pl) * L + lane;
-        const float* srow = src + ih * W;
-        for (int64_t iw = 0; iw < cols; ++iw) drow[iw * L] = srow[iw];
+    const float* src[conv_detail::kMaxPanel];
+    for (int64_t y = 0; y < lg.rows; ++y) {
+      float* drow = xt + c * lg.plane + y * lg.pitch;
+      const int64_t ih = y0 + y - pt;
+      if (ih < 0 || ih >= H || cols == 0) {
+        std::memset(drow, 0, lg.pitch * sizeof(float));
+        continue;
       }
+      std::memset(drow, 0, left * L * sizeof(float));
+      std::memset(drow + (left + cols) * L, 0, (lg.wp - left - cols) * L * sizeof(float));
+      for (int64_t lane = 0; lane < L; ++lane) src[lane] = x + ((n0 + lane) * C + c) * H * W + ih * W;
+      ck.to_lanes(drow + left * L, src, cols);
     }
   }
 }
 
-// out[n0 + lane, k, pix] = ot[k, pix, lane] + bias[k] (bias may be null).
-void from_lanes(float* out, const float* ot, const float* bias, int64_t K, int64_t PQ, int64_t L,
-                int64_t n0, int nt) {
+// out[n0 + lane, k, pix0 + i] = ot[k, i, lane] + bias[k] for i < count (bias may be null).
+void from_lanes(float* out, const float* ot, const float* bias, int64_t K, int64_t PQ, int64_t pix0,
+                int64_t count, int64_t L, int64_t n0, int nt) {
+  const ConvKernels& ck = conv_kernels();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && K > 1)
   for (int64_t k = 0; k < K; ++k) {
-    const float b = bias ? bias[k] : 0.0f;
-    const float* src = ot + k * PQ * L;
-    for (int64_t lane = 0; lane < L; ++lane) {
-      float* dst = out + ((n0 + lane) * K + k) * PQ;
-      for (int64_t pix = 0; pix < PQ; ++pix) dst[pix] = src[pix * L + lane] + b;
-    }
+    float* dst[conv_detail::kMaxPanel];
+    for (int64_t lane = 0; lane < L; ++lane) dst[lane] = out + ((n0 + lane) * K + k) * PQ + pix0;
+    ck.from_lanes(dst, ot + k * count * L, count, bias ? bias[k] : 0.0f);
   }
 }
 
@@ -546,13 +631,15 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   const int64_t kc_blocks = ceil_div(crs, gk.kc);
   const int64_t kc_max = ceil_div(crs, kc_blocks);
   const int64_t mpad = round_up(Kg, MR);
-  const LaneGeometry lg = lane_geometry(sh, L);
+  const int64_t wp = (sh.q - 1) * sh.stride_w + (S - 1) * sh.dil_w + 1;
+  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneWindowFloats);
+  const int64_t win_in = (win - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
   const int64_t blocks = sh.n / L;
 
   const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
   const size_t wr_n = Carver::aligned(static_cast<size_t>(sh.k * crs));
-  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * lg.plane));
-  const size_t ot_n = Carver::aligned(static_cast<size_t>(sh.k * PQ * L));
+  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * win_in * wp * L));
+  const size_t ot_n = Carver::aligned(static_cast<size_t>(sh.k * win * sh.q * L));
   const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR));
   Carver carve(workspace(apack_n + wr_n + xt_n + ot_n + thread_n * nt));
   float* apack = carve.take(apack_n);
@@ -571,70 +658,77 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
                 std::min(kc_max, crs - pc));
 
   for (int64_t nb = 0; nb < blocks; ++nb) {
-    to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, nb * L, nt);
+    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += win) {
+      const int64_t oh1 = std::min(sh.p, oh0 + win);
+      const int64_t y0 = oh0 * sh.stride_h;  // first padded input row of the window
+      const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
+      const int64_t pix0 = oh0 * sh.q, npix = (oh1 - oh0) * sh.q;
+      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
+      {
+        float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
 #pragma omp for schedule(static)
-      for (int64_t pix = 0; pix < PQ; ++pix) {
-        const int64_t oh = pix / sh.q, ow = pix % sh.q;
-        int64_t r0, r1, s0, s1;
-        tap_range(oh * sh.stride_h - sh.pad_top, sh.dil_h, sh.r, sh.h, r0, r1);
-        tap_range(ow * sh.stride_w - sh.pad_left, sh.dil_w, S, sh.w, s0, s1);
-        float* oc = ot + pix * L;  // row k at oc + k * PQ * L
-        if (r0 >= r1 || s0 >= s1) {
-          for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * PQ * L, 0, L * sizeof(float));
-          continue;
-        }
-        // The taps that read the image, as ranges of rows: one range when every column
-        // tap is in (or a row of them is too short to be worth a separate range).
-        int64_t ranges[2 * 64];
-        int nranges = 0;
-        if (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64) {
-          ranges[0] = r0 * S * Cg;
-          ranges[1] = r1 * S * Cg;
-          nranges = 1;
-        } else {
-          for (int64_t r = r0; r < r1; ++r) {
-            ranges[2 * nranges] = (r * S + s0) * Cg;
-            ranges[2 * nranges + 1] = (r * S + s1) * Cg;
-            ++nranges;
+        for (int64_t i = 0; i < npix; ++i) {
+          const int64_t pix = pix0 + i, oh = pix / sh.q, ow = pix % sh.q;
+          int64_t r0, r1, s0, s1;
+          tap_range(oh * sh.stride_h - sh.pad_top, sh.dil_h, sh.r, sh.h, r0, r1);
+          tap_range(ow * sh.stride_w - sh.pad_left, sh.dil_w, S, sh.w, s0, s1);
+          float* oc = ot + i * L;  // row k at oc + k * npix * L
+          if (r0 >= r1 || s0 >= s1) {
+            for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * npix * L, 0, L * sizeof(float));
+            continue;
           }
-        }
-        const int64_t ih0 = oh * sh.stride_h, iw0 = ow * sh.stride_w;  // padded coordinates
-        for (int64_t gi = 0; gi < G; ++gi) {
-          const float* sg = xt + gi * Cg * lg.plane;
-          const float* ag = apack + gi * mpad * crs;
-          bool first = true;
-          for (int q = 0; q < nranges; ++q) {
-            for (int64_t k = ranges[2 * q], kb = ranges[2 * q + 1]; k < kb;) {
-              const int64_t pc = (k / kc_max) * kc_max;
-              const int64_t kcb = std::min(kc_max, crs - pc);
-              const int64_t ke = std::min(kb, pc + kcb);
-              // Rows [k, ke) in (r, s, c) order: runs of channels (stride plane), or of
-              // column taps when Cg == 1 (stride dil_w * L).
-              float* bp = bpanel;
-              for (int64_t kk = k; kk < ke;) {
-                const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
-                const float* src = sg + c * lg.plane + (ih0 + r * sh.dil_h) * lg.pitch + (iw0 + s * sh.dil_w) * L;
-                const int64_t cnt = Cg == 1 ? std::min(ke - kk, S - s) : std::min(ke - kk, Cg - c);
-                ck.copy_rows(bp, src, Cg == 1 ? sh.dil_w * L : lg.plane, cnt);
-                bp += cnt * L;
-                kk += cnt;
+          // The taps that read the image, as ranges of rows: one range when every
+          // column tap is in (or a row of them is too short to be worth its own range).
+          int64_t ranges[2 * 64];
+          int nranges = 0;
+          if (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64) {
+            ranges[0] = r0 * S * Cg;
+            ranges[1] = r1 * S * Cg;
+            nranges = 1;
+          } else {
+            for (int64_t r = r0; r < r1; ++r) {
+              ranges[2 * nranges] = (r * S + s0) * Cg;
+              ranges[2 * nranges + 1] = (r * S + s1) * Cg;
+              ++nranges;
+            }
+          }
+          const int64_t ih0 = oh * sh.stride_h - y0, iw0 = ow * sh.stride_w;  // in the window
+          for (int64_t gi = 0; gi < G; ++gi) {
+            const float* sg = xt + gi * Cg * lg.plane;
+            const float* ag = apack + gi * mpad * crs;
+            bool first = true;
+            for (int q = 0; q < nranges; ++q) {
+              for (int64_t k = ranges[2 * q], kb = ranges[2 * q + 1]; k < kb;) {
+                const int64_t pc = (k / kc_max) * kc_max;
+                const int64_t kcb = std::min(kc_max, crs - pc);
+                const int64_t ke = std::min(kb, pc + kcb);
+                // Rows [k, ke) in (r, s, c) order: runs of channels (stride plane), or
+                // of column taps when Cg == 1 (stride dil_w * L).
+                float* bp = bpanel;
+                for (int64_t kk = k; kk < ke;) {
+                  const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
+                  const float* src =
+                      sg + c * lg.plane + (ih0 + r * sh.dil_h) * lg.pitch + (iw0 + s * sh.dil_w) * L;
+                  const int64_t cnt = Cg == 1 ? std::min(ke - kk, S - s) : std::min(ke - kk, Cg - c);
+                  ck.copy_rows(bp, src, Cg == 1 ? sh.dil_w * L : lg.plane, cnt);
+                  bp += cnt * L;
+                  kk += cnt;
+                }
+                for (int64_t ir = 0; ir < Kg; ir += MR) {
+                  const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
+                  gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bpanel,
+                           oc + (gi * Kg + ir) * npix * L, npix * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
+                }
+                first = false;
+                k = ke;
               }
-              for (int64_t ir = 0; ir < Kg; ir += MR) {
-                const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
-                gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bpanel, oc + (gi * Kg + ir) * PQ * L,
-                         PQ * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
-              }
-              first = false;
-              k = ke;
             }
           }
         }
       }
+      from_lanes(out, ot, bias, sh.k, PQ, pix0, npix, L, nb * L, nt);
     }
-    from_lanes(out, ot, bias, sh.k, PQ, L, nb * L, nt);
   }
 
   // Images left over after the full blocks.
@@ -649,56 +743,63 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
 void implicit_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh,
                               int nt);
 
-// Floats of dout rows one pass of the weight-gradient tiles streams (from L2).
-constexpr int64_t kLaneDwChunkFloats = 64 * 1024;
+constexpr int64_t kLaneDwWindowFloats = int64_t{1} << 22;
+// Floats of dout rows that one pass of the weight-gradient tiles streams (from L2).
+constexpr int64_t kLaneDwPassFloats = 64 * 1024;
 
 void lanes_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh, int nt) {
   const Dims d = dims_of(sh);
   const ConvKernels& ck = conv_kernels();
   const int64_t L = ck.nr, G = sh.groups, Kg = d.kg, Cg = d.cg, crs = d.crs, PQ = d.pq;
   const int64_t w_size = sh.k * crs;
-  const LaneGeometry lg = lane_geometry(sh, L);
-  LaneGeometry lgd;  // dout in the batch-blocked layout, unpadded
-  lgd.L = L;
-  lgd.hp = sh.p;
-  lgd.wp = sh.q;
-  lgd.pitch = sh.q * L;
-  lgd.plane = PQ * L;
+  const int64_t wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
+  // The tiles stream the window from L2/L3 anyway: a larger window re-transposes
+  // fewer halo rows.
+  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneDwWindowFloats);
+  const int64_t win_in = (win - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
   const int64_t blocks = sh.n / L;
 
-  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * lg.plane));
-  const size_t dt_n = Carver::aligned(static_cast<size_t>(sh.k * PQ * L));
+  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * win_in * wp * L));
+  const size_t dt_n = Carver::aligned(static_cast<size_t>(sh.k * win * sh.q * L));
   Carver carve(workspace(xt_n + dt_n));
   float* xt = carve.take(xt_n);
   float* dt = carve.take(dt_n);
 
-  // The row loop is cut into chunks of output rows so that a pass of the tiles over
-  // dout rows (Kg of them) stays in L2.
-  const int64_t rows_per_chunk = std::max<int64_t>(1, kLaneDwChunkFloats / std::max<int64_t>(Kg * sh.q * L, 1));
+  // Within a window, passes of the tiles cover a few output rows, so that the Kg dout
+  // rows a pass streams stay in L2.
+  const int64_t pass_rows = std::max<int64_t>(1, kLaneDwPassFloats / std::max<int64_t>(Kg * sh.q * L, 1));
   const int64_t jtiles = ceil_div(crs, kDwCols);
   const int64_t tasks = G * jtiles;  // each owns a (group, 4 columns of dW) slice: no races
 
   for (int64_t i = 0; i < w_size; ++i) dw[i] = 0.0f;
   for (int64_t nb = 0; nb < blocks; ++nb) {
-    to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, nb * L, nt);
-    to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, nb * L, nt);
-    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += rows_per_chunk) {
-      const int64_t nrows = std::min(rows_per_chunk, sh.p - oh0);
+    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += win) {
+      const int64_t oh1 = std::min(sh.p, oh0 + win);
+      const int64_t y0 = oh0 * sh.stride_h;
+      const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
+      const LaneGeometry lgd = lane_geometry(L, sh.q, oh1 - oh0);  // dout rows, unpadded
+      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, nt);
+      to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, nt);
+      for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
+        const int64_t nrows = std::min(pass_rows, oh1 - oh0 - a0);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
-      for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t gi = t / jtiles, j0 = (t % jtiles) * kDwCols;
-        const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
-        const float* crow[kDwCols];
-        for (int j = 0; j < jt; ++j) {
-          const int64_t row = j0 + j, c = row / (sh.r * sh.s), r = (row / sh.s) % sh.r, s = row % sh.s;
-          crow[j] = xt + (gi * Cg + c) * lg.plane + (oh0 * sh.stride_h + r * sh.dil_h) * lg.pitch + s * sh.dil_w * L;
-        }
-        for (int64_t i0 = 0; i0 < Kg; i0 += kDwRows) {
-          const int it = static_cast<int>(std::min<int64_t>(kDwRows, Kg - i0));
-          const float* drow[kDwRows];
-          for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * PQ * L + oh0 * sh.q * L;
-          ck.dot_tile(dw + (gi * Kg + i0) * crs + j0, crs, drow, crow, sh.q * L, nrows, sh.q * L,
-                      sh.stride_h * lg.pitch, it, jt);
+        for (int64_t t = 0; t < tasks; ++t) {
+          const int64_t gi = t / jtiles, j0 = (t % jtiles) * kDwCols;
+          const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
+          const float* crow[kDwCols];
+          for (int j = 0; j < jt; ++j) {
+            const int64_t row = j0 + j, c = row / (sh.r * sh.s), r = (row / sh.s) % sh.r, s = row % sh.s;
+            crow[j] = xt + (gi * Cg + c) * lg.plane + (a0 * sh.stride_h + r * sh.dil_h) * lg.pitch +
+                      s * sh.dil_w * L;
+          }
+          for (int64_t i0 = 0; i0 < Kg;) {
+            const int it = dw_tile_rows(Kg, i0);
+            const float* drow[kDwRows];
+            for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + a0 * lgd.pitch;
+            ck.dot_tile(dw + (gi * Kg + i0) * crs + j0, crs, drow, crow, sh.q * L, nrows, lgd.pitch,
+                        sh.stride_h * lg.pitch, it, jt);
+            i0 += it;
+          }
         }
       }
     }
@@ -718,7 +819,7 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
 // The forward on whichever path applies.
 void forward_any(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
                  int nt) {
-  if (use_lanes(sh)) return lanes_forward(out, x, w, bias, sh, nt);
+  if (use_lanes_forward(sh)) return lanes_forward(out, x, w, bias, sh, nt);
   implicit_forward(out, x, w, bias, sh, nt);
 }
 
@@ -1099,7 +1200,7 @@ void conv2d_backward_weight(float* dw, const float* dout, const float* x, const 
   conv2d_check_shape(sh);
   const int nt = get_num_threads();
   if (use_depthwise(sh)) return depthwise_backward_weight(dw, dout, x, sh, dims_of(sh), nt);
-  if (sh.stride_w == 1 && use_lanes(sh)) return lanes_backward_weight(dw, dout, x, sh, nt);
+  if (use_lanes_backward_weight(sh)) return lanes_backward_weight(dw, dout, x, sh, nt);
   implicit_backward_weight(dw, dout, x, sh, nt);
 }
 

@@ -6,6 +6,7 @@
 //               packed B layout (forward) or into row-major rows (weight gradient)
 //   copy_rows   the same for the batch-blocked layout, where a row is NR images side
 //               by side: a plain copy of NR floats
+//   to_lanes / from_lanes  transposes into and out of that layout (16 x 16 blocks)
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
@@ -163,6 +164,80 @@ void copy_rows_avx512(float* dst, const float* src, int64_t stride, int64_t coun
     const float* s = src + i * stride;
     _mm512_store_ps(dst + i * 32, _mm512_load_ps(s));
     _mm512_store_ps(dst + i * 32 + 16, _mm512_load_ps(s + 16));
+  }
+}
+#endif
+
+// to_lanes / from_lanes: transposes between NR separate rows and NR-wide interleaved rows.
+template <int NR>
+void to_lanes_generic(float* dst, const float* const* src, int64_t count) {
+  for (int l = 0; l < NR; ++l) {
+    const float* s = src[l];
+    for (int64_t i = 0; i < count; ++i) dst[i * NR + l] = s[i];
+  }
+}
+
+template <int NR>
+void from_lanes_generic(float* const* dst, const float* src, int64_t count, float bias) {
+  for (int l = 0; l < NR; ++l) {
+    float* d = dst[l];
+    for (int64_t i = 0; i < count; ++i) d[i] = src[i * NR + l] + bias;
+  }
+}
+
+#if defined(__AVX512F__)
+// In place: rows r[0..16) of a 16 x 16 block become its columns (64 shuffles).
+inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + m], 128-bit lane L: rows 4i..4i+3 of column 4L + m.
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // Column 4L + m gathers lane L of u[m], u[4+m], u[8+m], u[12+m].
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v0 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xEE);
+    t[m] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    t[4 + m] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    t[8 + m] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    t[12 + m] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+void to_lanes_avx512(float* dst, const float* const* src, int64_t count) {
+  for (int64_t i0 = 0; i0 < count; i0 += 16) {
+    const int n = static_cast<int>(count - i0 < 16 ? count - i0 : 16);
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    for (int lb = 0; lb < 32; lb += 16) {
+      __m512 r[16];
+      for (int l = 0; l < 16; ++l) r[l] = _mm512_maskz_loadu_ps(m, src[lb + l] + i0);
+      transpose16x16(r);
+      for (int j = 0; j < n; ++j) _mm512_storeu_ps(dst + (i0 + j) * 32 + lb, r[j]);
+    }
+  }
+}
+
+void from_lanes_avx512(float* const* dst, const float* src, int64_t count, float bias) {
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int64_t i0 = 0; i0 < count; i0 += 16) {
+    const int n = static_cast<int>(count - i0 < 16 ? count - i0 : 16);
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    for (int lb = 0; lb < 32; lb += 16) {
+      __m512 r[16];
+      for (int j = 0; j < 16; ++j) r[j] = j < n ? _mm512_loadu_ps(src + (i0 + j) * 32 + lb) : _mm512_setzero_ps();
+      transpose16x16(r);
+      for (int l = 0; l < 16; ++l) _mm512_mask_storeu_ps(dst[lb + l] + i0, m, _mm512_add_ps(r[l], b));
+    }
   }
 }
 #endif

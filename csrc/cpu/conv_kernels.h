@@ -49,6 +49,12 @@ struct ConvKernels {
   // batch-blocked layout (nr images side by side) into a packed B micro-panel.
   void (*copy_rows)(float* dst, const float* src, int64_t stride, int64_t count);
 
+  // Into / out of the batch-blocked layout, for i < count and lane l < nr:
+  //   to_lanes:   dst[i*nr + l] = src[l][i]
+  //   from_lanes: dst[l][i] = src[i*nr + l] + bias
+  void (*to_lanes)(float* dst, const float* const* src, int64_t count);
+  void (*from_lanes)(float* const* dst, const float* src, int64_t count, float bias);
+
   // Weight-gradient tile, for i < it (<= 6), j < jt (<= 4):
   //   dw[i*ldw + j] += sum_{row < nrows} sum_{t < len} d[i][row*d_rs + t] * col[j][row*c_rs + t]
   // len a multiple of `lanes`; d and col are arrays of it / jt row pointers.

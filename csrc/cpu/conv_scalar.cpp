@@ -6,7 +6,8 @@ namespace fastlayers {
 namespace conv_detail {
 
 const ConvKernels& conv_kernels_scalar() {
-  static const ConvKernels k{"scalar", 16, 16, &pack_rows_generic, &copy_rows_generic<16>, &dot_tile_generic};
+  static const ConvKernels k{"scalar", 16, 16, &pack_rows_generic, &copy_rows_generic<16>,
+                                 &to_lanes_generic<16>, &from_lanes_generic<16>, &dot_tile_generic};
   return k;
 }
 
