@@ -196,13 +196,13 @@ def test_torch(benchmark, layer, mode):
 # --------------------------------------------------------------------------------------
 
 
-def _time(fn):
-    t0 = time.perf_counter()
+def _time(fn, clock=time.perf_counter):
+    t0 = clock()
     fn()
-    return (time.perf_counter() - t0) * 1e3
+    return (clock() - t0) * 1e3
 
 
-def table(threads=(1,), repeat=7, with_reference=False, only=None, file=sys.stdout):
+def table(threads=(1,), repeat=7, with_reference=False, only=None, cpu_clock=False, file=sys.stdout):
     try:
         import torch
     except ImportError:
@@ -213,8 +213,12 @@ def table(threads=(1,), repeat=7, with_reference=False, only=None, file=sys.stdo
         fl.set_num_threads(nt)
         if torch is not None:
             torch.set_num_threads(nt)
+        # With one thread, both libraries compute on the calling thread: its CPU time
+        # is immune to other processes taking the core (wall time is not).
+        clock = time.thread_time if (cpu_clock and nt == 1) else time.perf_counter
         print(f"\nconv2d, {nt} thread(s), median of {repeat} interleaved runs, ms "
-              f"(fwd+bwd: weight-only backward for first layers *)", file=file)
+              f"({'thread CPU time' if clock is time.thread_time else 'wall time'}; "
+              f"fwd+bwd: weight-only backward for first layers *)", file=file)
         head = f"{'layer':16s} {'fl fwd':>8s} {'GF/s':>6s} {'fl f+b':>8s} {'GF/s':>6s}"
         if torch is not None:
             head += f" {'th fwd':>8s} {'th f+b':>8s} {'fwd x':>6s} {'f+b x':>6s}"
@@ -234,8 +238,8 @@ def table(threads=(1,), repeat=7, with_reference=False, only=None, file=sys.stdo
             times = {key: ([], []) for key in fns}
             for _ in range(repeat):
                 for key, (f, fb) in fns.items():
-                    times[key][0].append(_time(f))
-                    times[key][1].append(_time(fb))
+                    times[key][0].append(_time(f, clock))
+                    times[key][1].append(_time(fb, clock))
             med = {key: (statistics.median(a), statistics.median(bb)) for key, (a, bb) in times.items()}
             passes = _passes(layer, True)
             flf, flfb = med["fl"]
@@ -264,11 +268,13 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--reference", action="store_true", help="also time the NumPy reference once")
     ap.add_argument("--only", nargs="*", help="substrings of layer names to run")
+    ap.add_argument("--cpu-clock", action="store_true",
+                    help="time 1-thread runs by the thread's CPU time (robust on a busy machine)")
     args = ap.parse_args(argv)
     if not args.table:
         ap.print_help()
         return 0
-    table(tuple(args.threads), args.repeat, args.reference, args.only)
+    table(tuple(args.threads), args.repeat, args.reference, args.only, args.cpu_clock)
     return 0
 
 

@@ -482,7 +482,7 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
               const int it = dw_tile_rows(Kg, i0);
               const float* drow[kDwRows];
               for (int i = 0; i < it; ++i) drow[i] = drows + (i0 + i) * ldd;
-              ck.dot_tile(pg + i0 * crs + j0, crs, drow, crow, len, 1, 0, 0, it, jt);
+              ck.dot_tile(pg + i0 * crs + j0, crs, 1, drow, crow, len, 1, 0, 0, it, jt);
               i0 += it;
             }
           }
@@ -532,27 +532,17 @@ std::atomic<int> g_force_path{0};  // see conv2d_force_path
 
 // Transposed input and output of one row window, in floats: a few MB, so a window
 // is still in cache when the panels read it and when it is transposed back.
-constexpr int64_t kLaneWindowFloats = 1 << 20;
+constexpr int64_t kLaneWindowFloats = 2 << 20;
 
 // The batch-blocked path needs a full block of images (the rest of the batch goes the
-// NCHW way). The forward uses it for images small enough that one window holds the
-// whole image (measured: for larger ones the NCHW panels are as fast and need no
-// transposes); the weight gradient uses it whenever the batch allows (its dot products
-// then read the transposed tensors in place), except for a horizontal stride (the
-// pixels of an output row would not be contiguous in the input).
+// NCHW way). Measured faster than the NCHW panels for every layer of the benchmark set;
+// the weight gradient needs stride_w 1 (so that the pixels of an output row are
+// consecutive in the input).
 bool lanes_batch(const Conv2dShape& sh) {
   return sh.n >= conv_kernels().nr && g_force_path.load(std::memory_order_relaxed) != 1;
 }
 
-int64_t lane_window_rows(const Conv2dShape& sh, int64_t out_row, int64_t in_row, int64_t budget);
-
-bool use_lanes_forward(const Conv2dShape& sh) {
-  if (!lanes_batch(sh)) return false;
-  if (g_force_path.load(std::memory_order_relaxed) == 2) return true;
-  const int64_t L = conv_kernels().nr;
-  const int64_t wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
-  return lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneWindowFloats) == sh.p;
-}
+bool use_lanes_forward(const Conv2dShape& sh) { return lanes_batch(sh); }
 
 bool use_lanes_backward_weight(const Conv2dShape& sh) { return lanes_batch(sh) && sh.stride_w == 1; }
 
@@ -570,29 +560,37 @@ int64_t lane_window_rows(const Conv2dShape& sh, int64_t out_row, int64_t in_row,
   return m;
 }
 
-// xt (C, rows, wp, L) <- padded rows [y0, y0 + rows) of images [n0, n0 + L) of x
-// (N, C, H, W), padded row y being image row y - pt and column xc image column xc - pl
-// (zero outside the image).
+// xt <- padded rows [y0, y0 + rows) of images [n0, n0 + L) of x (N, C, H, W), padded row
+// y being image row y - pt and column xc image column xc - pl (zero outside the image).
+// Layout (C, rows, wp, L) (planar), or (rows, wp, C, L) when channels_inner (then all
+// channels of a pixel, and the pixels of a row, are consecutive).
 void to_lanes(float* xt, const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl,
-              const LaneGeometry& lg, int64_t y0, int64_t n0, int nt) {
+              const LaneGeometry& lg, int64_t y0, int64_t n0, bool channels_inner, int nt) {
   const ConvKernels& ck = conv_kernels();
   const int64_t L = lg.L;
   const int64_t left = std::min(pl, lg.wp);
   const int64_t cols = std::clamp<int64_t>(lg.wp - pl, 0, W);
+  // Where (c, y, xc) goes, and the distance between two pixels of a row.
+  const int64_t c_step = channels_inner ? L : lg.plane;
+  const int64_t y_step = channels_inner ? lg.wp * C * L : lg.pitch;
+  const int64_t x_step = channels_inner ? C * L : L;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && C > 1)
   for (int64_t c = 0; c < C; ++c) {
     const float* src[conv_detail::kMaxPanel];
     for (int64_t y = 0; y < lg.rows; ++y) {
-      float* drow = xt + c * lg.plane + y * lg.pitch;
+      float* drow = xt + c * c_step + y * y_step;
       const int64_t ih = y0 + y - pt;
-      if (ih < 0 || ih >= H || cols == 0) {
-        std::memset(drow, 0, lg.pitch * sizeof(float));
-        continue;
+      const bool inside = ih >= 0 && ih < H && cols > 0;
+      for (int64_t xc = 0; xc < lg.wp; ++xc) {
+        if (inside && xc == left) {
+          xc += cols - 1;
+          continue;
+        }
+        std::memset(drow + xc * x_step, 0, L * sizeof(float));
       }
-      std::memset(drow, 0, left * L * sizeof(float));
-      std::memset(drow + (left + cols) * L, 0, (lg.wp - left - cols) * L * sizeof(float));
+      if (!inside) continue;
       for (int64_t lane = 0; lane < L; ++lane) src[lane] = x + ((n0 + lane) * C + c) * H * W + ih * W;
-      ck.to_lanes(drow + left * L, src, cols);
+      ck.to_lanes(drow + left * x_step, x_step, src, cols);
     }
   }
 }
@@ -627,18 +625,25 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   const ConvKernels& ck = conv_kernels();
   FL_CHECK(ck.nr == gk.nr, "conv2d: internal error: panel widths differ (", ck.nr, " vs ", gk.nr, ")");
   const int MR = gk.mr, NR = gk.nr;
-  const int64_t L = NR, G = sh.groups, Kg = d.kg, Cg = d.cg, crs = d.crs, S = sh.s, PQ = d.pq;
+  const int64_t L = NR, G = sh.groups, Kg = d.kg, Cg = d.cg, C = sh.c, crs = d.crs, S = sh.s, PQ = d.pq;
   const int64_t kc_blocks = ceil_div(crs, gk.kc);
   const int64_t kc_max = ceil_div(crs, kc_blocks);
   const int64_t mpad = round_up(Kg, MR);
   const int64_t wp = (sh.q - 1) * sh.stride_w + (S - 1) * sh.dil_w + 1;
-  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneWindowFloats);
+  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, C * wp * L, kLaneWindowFloats);
   const int64_t win_in = (win - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
   const int64_t blocks = sh.n / L;
+  // The window is stored (rows, wp, C, L): the im2col rows of one output pixel for one
+  // kernel row r, in (s, c) order, are then consecutive NR-float rows, i.e. already a
+  // packed B panel, which the micro-kernel reads in place. That needs one group and no
+  // horizontal dilation; otherwise (or when a kernel row is too short to be worth a
+  // call) the rows are copied into a panel first.
+  const bool direct = G == 1 && sh.dil_w == 1 && S * Cg >= 32 && sh.r <= 64;
+  const int64_t pixel = C * L;  // floats per pixel of the window
 
   const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
   const size_t wr_n = Carver::aligned(static_cast<size_t>(sh.k * crs));
-  const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * win_in * wp * L));
+  const size_t xt_n = Carver::aligned(static_cast<size_t>(win_in * wp * pixel));
   const size_t ot_n = Carver::aligned(static_cast<size_t>(sh.k * win * sh.q * L));
   const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR));
   Carver carve(workspace(apack_n + wr_n + xt_n + ot_n + thread_n * nt));
@@ -663,7 +668,7 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
       const int64_t y0 = oh0 * sh.stride_h;  // first padded input row of the window
       const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
       const int64_t pix0 = oh0 * sh.q, npix = (oh1 - oh0) * sh.q;
-      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, nt);
+      to_lanes(xt, x, C, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, true, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
         float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
@@ -678,16 +683,17 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
             for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * npix * L, 0, L * sizeof(float));
             continue;
           }
-          // The taps that read the image, as ranges of rows: one range when every
-          // column tap is in (or a row of them is too short to be worth its own range).
+          // The taps that read the image, as ranges of rows: one per kernel row (one
+          // for all when copying and every column tap is in, or a row of them is too
+          // short to be worth its own range).
           int64_t ranges[2 * 64];
           int nranges = 0;
-          if (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64) {
+          if (!direct && (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64)) {
             ranges[0] = r0 * S * Cg;
             ranges[1] = r1 * S * Cg;
             nranges = 1;
           } else {
-            for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t r = r0; r < r1; ++r) {  // r1 - r0 <= 64 here
               ranges[2 * nranges] = (r * S + s0) * Cg;
               ranges[2 * nranges + 1] = (r * S + s1) * Cg;
               ++nranges;
@@ -695,7 +701,6 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
           }
           const int64_t ih0 = oh * sh.stride_h - y0, iw0 = ow * sh.stride_w;  // in the window
           for (int64_t gi = 0; gi < G; ++gi) {
-            const float* sg = xt + gi * Cg * lg.plane;
             const float* ag = apack + gi * mpad * crs;
             bool first = true;
             for (int q = 0; q < nranges; ++q) {
@@ -703,22 +708,32 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
                 const int64_t pc = (k / kc_max) * kc_max;
                 const int64_t kcb = std::min(kc_max, crs - pc);
                 const int64_t ke = std::min(kb, pc + kcb);
-                // Rows [k, ke) in (r, s, c) order: runs of channels (stride plane), or
-                // of column taps when Cg == 1 (stride dil_w * L).
-                float* bp = bpanel;
-                for (int64_t kk = k; kk < ke;) {
-                  const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
-                  const float* src =
-                      sg + c * lg.plane + (ih0 + r * sh.dil_h) * lg.pitch + (iw0 + s * sh.dil_w) * L;
-                  const int64_t cnt = Cg == 1 ? std::min(ke - kk, S - s) : std::min(ke - kk, Cg - c);
-                  ck.copy_rows(bp, src, Cg == 1 ? sh.dil_w * L : lg.plane, cnt);
-                  bp += cnt * L;
-                  kk += cnt;
+                const float* bp;
+                if (direct) {
+                  // Rows [k, ke) lie in one kernel row: consecutive in the window.
+                  const int64_t c = k % Cg, rs = k / Cg, r = rs / S, s = rs % S;
+                  bp = xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s) * pixel + c * L;
+                } else {
+                  // Copy rows [k, ke) (order (r, s, c)): runs of consecutive rows, the
+                  // channels of a tap (or with one group and no dilation, all of the
+                  // kernel row's taps from s on).
+                  float* dst = bpanel;
+                  for (int64_t kk = k; kk < ke;) {
+                    const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
+                    const float* src =
+                        xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s * sh.dil_w) * pixel + (gi * Cg + c) * L;
+                    const int64_t run = (G == 1 && sh.dil_w == 1) ? (S - s) * Cg - c : Cg - c;
+                    const int64_t cnt = std::min(ke - kk, run);
+                    ck.copy_rows(dst, src, L, cnt);
+                    dst += cnt * L;
+                    kk += cnt;
+                  }
+                  bp = bpanel;
                 }
                 for (int64_t ir = 0; ir < Kg; ir += MR) {
                   const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
-                  gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bpanel,
-                           oc + (gi * Kg + ir) * npix * L, npix * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
+                  gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bp, oc + (gi * Kg + ir) * npix * L,
+                           npix * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
                 }
                 first = false;
                 k = ke;
@@ -768,8 +783,15 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   // Within a window, passes of the tiles cover a few output rows, so that the Kg dout
   // rows a pass streams stay in L2.
   const int64_t pass_rows = std::max<int64_t>(1, kLaneDwPassFloats / std::max<int64_t>(Kg * sh.q * L, 1));
-  const int64_t jtiles = ceil_div(crs, kDwCols);
-  const int64_t tasks = G * jtiles;  // each owns a (group, 4 columns of dW) slice: no races
+  // Tiles of 4 dW columns. With 4 or more channels per group a tile is 4 channels of
+  // one kernel tap (r, s): its 4 im2col rows then read the image at the same output
+  // pixels, so the pixels whose tap falls in the padding are skipped exactly (rows
+  // and the ends of rows). With fewer, 4 consecutive (c, r, s) columns, padding
+  // included.
+  const bool by_tap = Cg >= kDwCols;
+  const int64_t RS = sh.r * sh.s;
+  const int64_t cblocks = ceil_div(Cg, kDwCols);
+  const int64_t tasks = by_tap ? G * RS * cblocks : G * ceil_div(crs, kDwCols);  // disjoint dW: no races
 
   for (int64_t i = 0; i < w_size; ++i) dw[i] = 0.0f;
   for (int64_t nb = 0; nb < blocks; ++nb) {
@@ -778,25 +800,55 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
       const int64_t y0 = oh0 * sh.stride_h;
       const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
       const LaneGeometry lgd = lane_geometry(L, sh.q, oh1 - oh0);  // dout rows, unpadded
-      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, nt);
-      to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, nt);
+      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, false, nt);
+      to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, false, nt);
       for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
-        const int64_t nrows = std::min(pass_rows, oh1 - oh0 - a0);
+        const int64_t a1 = std::min(oh1 - oh0, a0 + pass_rows);  // output rows oh0 + [a0, a1)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
         for (int64_t t = 0; t < tasks; ++t) {
-          const int64_t gi = t / jtiles, j0 = (t % jtiles) * kDwCols;
-          const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
           const float* crow[kDwCols];
-          for (int j = 0; j < jt; ++j) {
-            const int64_t row = j0 + j, c = row / (sh.r * sh.s), r = (row / sh.s) % sh.r, s = row % sh.s;
-            crow[j] = xt + (gi * Cg + c) * lg.plane + (a0 * sh.stride_h + r * sh.dil_h) * lg.pitch +
-                      s * sh.dil_w * L;
+          int jt;
+          int64_t gi, ldj, dw_off, ra = a0, rb = a1, qa = 0, qb = sh.q;
+          if (by_tap) {
+            gi = t / (RS * cblocks);
+            const int64_t rs = (t / cblocks) % RS, c0 = (t % cblocks) * kDwCols;
+            const int64_t r = rs / sh.s, s = rs % sh.s;
+            jt = static_cast<int>(std::min<int64_t>(kDwCols, Cg - c0));
+            ldj = RS;
+            dw_off = c0 * RS + rs;
+            // Output rows / columns whose tap (r, s) reads the image.
+            int64_t lo, hi;
+            // oh in [oh0 + ra, oh0 + rb) with 0 <= oh*stride_h - pad_top + r*dil_h < H
+            const int64_t base_h = r * sh.dil_h - sh.pad_top;
+            tap_range(base_h, sh.stride_h, sh.p, sh.h, lo, hi);
+            ra = std::max(a0, lo - oh0);
+            rb = std::min(a1, hi - oh0);
+            const int64_t base_w = s * sh.dil_w - sh.pad_left;
+            tap_range(base_w, sh.stride_w, sh.q, sh.w, qa, qb);
+            for (int j = 0; j < jt; ++j)
+              crow[j] = xt + (gi * Cg + c0 + j) * lg.plane + s * sh.dil_w * L;
+            for (int j = 0; j < jt; ++j) crow[j] += r * sh.dil_h * lg.pitch;
+          } else {
+            const int64_t jtiles = ceil_div(crs, kDwCols);
+            gi = t / jtiles;
+            const int64_t j0 = (t % jtiles) * kDwCols;
+            jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
+            ldj = 1;
+            dw_off = j0;
+            for (int j = 0; j < jt; ++j) {
+              const int64_t row = j0 + j, c = row / RS, r = (row / sh.s) % sh.r, s = row % sh.s;
+              crow[j] = xt + (gi * Cg + c) * lg.plane + r * sh.dil_h * lg.pitch + s * sh.dil_w * L;
+            }
           }
+          if (ra >= rb || qa >= qb) continue;
+          // Start at output row oh0 + ra, column qa.
+          for (int j = 0; j < jt; ++j) crow[j] += ra * sh.stride_h * lg.pitch + qa * L;
+          const int64_t len = (qb - qa) * L;
           for (int64_t i0 = 0; i0 < Kg;) {
             const int it = dw_tile_rows(Kg, i0);
             const float* drow[kDwRows];
-            for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + a0 * lgd.pitch;
-            ck.dot_tile(dw + (gi * Kg + i0) * crs + j0, crs, drow, crow, sh.q * L, nrows, lgd.pitch,
+            for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + ra * lgd.pitch + qa * L;
+            ck.dot_tile(dw + (gi * Kg + i0) * crs + dw_off, crs, ldj, drow, crow, len, rb - ra, lgd.pitch,
                         sh.stride_h * lg.pitch, it, jt);
             i0 += it;
           }

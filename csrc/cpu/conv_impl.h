@@ -170,10 +170,10 @@ void copy_rows_avx512(float* dst, const float* src, int64_t stride, int64_t coun
 
 // to_lanes / from_lanes: transposes between NR separate rows and NR-wide interleaved rows.
 template <int NR>
-void to_lanes_generic(float* dst, const float* const* src, int64_t count) {
+void to_lanes_generic(float* dst, int64_t stride, const float* const* src, int64_t count) {
   for (int l = 0; l < NR; ++l) {
     const float* s = src[l];
-    for (int64_t i = 0; i < count; ++i) dst[i * NR + l] = s[i];
+    for (int64_t i = 0; i < count; ++i) dst[i * stride + l] = s[i];
   }
 }
 
@@ -214,7 +214,7 @@ inline void transpose16x16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-void to_lanes_avx512(float* dst, const float* const* src, int64_t count) {
+void to_lanes_avx512(float* dst, int64_t stride, const float* const* src, int64_t count) {
   for (int64_t i0 = 0; i0 < count; i0 += 16) {
     const int n = static_cast<int>(count - i0 < 16 ? count - i0 : 16);
     const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
@@ -222,7 +222,7 @@ void to_lanes_avx512(float* dst, const float* const* src, int64_t count) {
       __m512 r[16];
       for (int l = 0; l < 16; ++l) r[l] = _mm512_maskz_loadu_ps(m, src[lb + l] + i0);
       transpose16x16(r);
-      for (int j = 0; j < n; ++j) _mm512_storeu_ps(dst + (i0 + j) * 32 + lb, r[j]);
+      for (int j = 0; j < n; ++j) _mm512_storeu_ps(dst + (i0 + j) * stride + lb, r[j]);
     }
   }
 }
@@ -243,8 +243,8 @@ void from_lanes_avx512(float* const* dst, const float* src, int64_t count, float
 #endif
 
 // Portable version: one dot product at a time.
-void dot_tile_generic(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
-                      int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
+void dot_tile_generic(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+                      int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
   for (int i = 0; i < it; ++i) {
     for (int j = 0; j < jt; ++j) {
       float s = 0.0f;
@@ -254,7 +254,7 @@ void dot_tile_generic(float* dw, int64_t ldw, const float* const* d, const float
 #pragma omp simd reduction(+ : s)
         for (int64_t t = 0; t < len; ++t) s += di[t] * cj[t];
       }
-      dw[i * ldw + j] += s;
+      dw[i * ldw + j * ldj] += s;
     }
   }
 }
@@ -272,7 +272,7 @@ inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 // IT rows of d x JT rows of col, 16 pixels per step: IT + JT loads feed IT*JT FMAs.
 template <int IT, int JT>
-void dot_tile_avx512_t(float* dw, int64_t ldw, const float* const* d, const float* const* col,
+void dot_tile_avx512_t(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
                        int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs) {
   __m512 acc[IT][4];
 #pragma GCC unroll 6
@@ -302,18 +302,18 @@ void dot_tile_avx512_t(float* dw, int64_t ldw, const float* const* d, const floa
   for (int i = 0; i < IT; ++i) {
     const __m128 s = hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
     float* row = dw + i * ldw;
-    if (JT == 4) {
+    if (JT == 4 && ldj == 1) {
       _mm_storeu_ps(row, _mm_add_ps(_mm_loadu_ps(row), s));
     } else {
       alignas(16) float v[4];
       _mm_store_ps(v, s);
-      for (int j = 0; j < JT; ++j) row[j] += v[j];
+      for (int j = 0; j < JT; ++j) row[j * ldj] += v[j];
     }
   }
 }
 
-using DotTileFn = void (*)(float*, int64_t, const float* const*, const float* const*, int64_t, int64_t,
-                           int64_t, int64_t);
+using DotTileFn = void (*)(float*, int64_t, int64_t, const float* const*, const float* const*, int64_t,
+                           int64_t, int64_t, int64_t);
 
 template <int IT>
 struct DotRow {
@@ -321,11 +321,11 @@ struct DotRow {
                                        &dot_tile_avx512_t<IT, 3>, &dot_tile_avx512_t<IT, 4>};
 };
 
-void dot_tile_avx512(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
-                     int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
+void dot_tile_avx512(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+                     int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
   static constexpr const DotTileFn* table[6] = {DotRow<1>::fns, DotRow<2>::fns, DotRow<3>::fns,
                                                 DotRow<4>::fns, DotRow<5>::fns, DotRow<6>::fns};
-  table[it - 1][jt - 1](dw, ldw, d, col, len, nrows, d_rs, c_rs);
+  table[it - 1][jt - 1](dw, ldw, ldj, d, col, len, nrows, d_rs, c_rs);
 }
 #endif
 

@@ -50,16 +50,16 @@ struct ConvKernels {
   void (*copy_rows)(float* dst, const float* src, int64_t stride, int64_t count);
 
   // Into / out of the batch-blocked layout, for i < count and lane l < nr:
-  //   to_lanes:   dst[i*nr + l] = src[l][i]
+  //   to_lanes:   dst[i*stride + l] = src[l][i]      (stride a multiple of nr)
   //   from_lanes: dst[l][i] = src[i*nr + l] + bias
-  void (*to_lanes)(float* dst, const float* const* src, int64_t count);
+  void (*to_lanes)(float* dst, int64_t stride, const float* const* src, int64_t count);
   void (*from_lanes)(float* const* dst, const float* src, int64_t count, float bias);
 
   // Weight-gradient tile, for i < it (<= 6), j < jt (<= 4):
-  //   dw[i*ldw + j] += sum_{row < nrows} sum_{t < len} d[i][row*d_rs + t] * col[j][row*c_rs + t]
+  //   dw[i*ldw + j*ldj] += sum_{row < nrows} sum_{t < len} d[i][row*d_rs + t] * col[j][row*c_rs + t]
   // len a multiple of `lanes`; d and col are arrays of it / jt row pointers.
-  void (*dot_tile)(float* dw, int64_t ldw, const float* const* d, const float* const* col, int64_t len,
-                   int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt);
+  void (*dot_tile)(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+                   int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt);
 };
 
 const ConvKernels& conv_kernels_scalar();
