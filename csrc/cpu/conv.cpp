@@ -206,11 +206,17 @@ void pad_chunk(float* xp, const float* x, const Conv2dShape& sh, const SourceGeo
         continue;
       }
       for (int64_t ph = 0; ph < g.phases; ++ph) {
+        // Phase row ph holds padded columns j*phases + ph; the image's are those with
+        // 0 <= j*phases + ph - pad_left < W (and < wp).
         float* prow = drow + ph * g.wq;
-        for (int64_t j = 0; j < g.wq; ++j) {
-          const int64_t iw = j * g.phases + ph - sh.pad_left;
-          prow[j] = (iw >= 0 && iw < sh.w && j * g.phases + ph < g.wp) ? srow[iw] : 0.0f;
-        }
+        const int64_t P = g.phases, first = ph >= left ? 0 : ceil_div(left - ph, P);
+        const int64_t end_col = std::min(left + copy_w, g.wp);  // padded columns [left, end_col)
+        const int64_t last = end_col > ph ? std::min(g.wq, ceil_div(end_col - ph, P)) : 0;
+        const int64_t j0 = std::min(first, g.wq), j1 = std::max(j0, last);
+        for (int64_t j = 0; j < j0; ++j) prow[j] = 0.0f;
+        const float* s0 = srow + (j0 * P + ph - sh.pad_left);
+        for (int64_t j = j0; j < j1; ++j) prow[j] = s0[(j - j0) * P];
+        for (int64_t j = j1; j < g.wq; ++j) prow[j] = 0.0f;
       }
     }
   }
@@ -542,7 +548,11 @@ bool lanes_batch(const Conv2dShape& sh) {
   return sh.n >= conv_kernels().nr && g_force_path.load(std::memory_order_relaxed) != 1;
 }
 
-bool use_lanes_forward(const Conv2dShape& sh) { return lanes_batch(sh); }
+bool use_lanes_forward(const Conv2dShape& sh) {
+  // With several groups the im2col rows of a pixel are not consecutive in the window
+  // and must be copied: measured, the NCHW panels are then faster.
+  return lanes_batch(sh) && (sh.groups == 1 || g_force_path.load(std::memory_order_relaxed) == 2);
+}
 
 bool use_lanes_backward_weight(const Conv2dShape& sh) { return lanes_batch(sh) && sh.stride_w == 1; }
 
@@ -618,6 +628,21 @@ inline void tap_range(int64_t base, int64_t dil, int64_t T, int64_t size, int64_
 void implicit_forward(float* out, const float* x, const float* w, const float* bias,
                       const Conv2dShape& sh, int nt);
 
+// Threads share the work of the batch-blocked drivers as whole (block of images, row
+// window) tasks, each with private buffers, so that a call forks and joins once: with
+// a barrier per window, a thread that loses its core to another process stalls the
+// other at every window. When there are fewer tasks than threads, the threads split
+// each window instead.
+struct LaneTasks {
+  int64_t blocks, windows;  // images blocks x row windows
+  bool coarse;              // one task per thread at a time
+  int64_t count() const { return blocks * windows; }
+};
+
+LaneTasks lane_tasks(int64_t blocks, int64_t windows, int nt) {
+  return LaneTasks{blocks, windows, nt == 1 || blocks * windows >= nt};
+}
+
 void lanes_forward(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
                    int nt) {
   const Dims d = dims_of(sh);
@@ -630,9 +655,10 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   const int64_t kc_max = ceil_div(crs, kc_blocks);
   const int64_t mpad = round_up(Kg, MR);
   const int64_t wp = (sh.q - 1) * sh.stride_w + (S - 1) * sh.dil_w + 1;
-  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, C * wp * L, kLaneWindowFloats);
+  // Window budget per thread: the threads' windows together stay within a few MB.
+  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, C * wp * L, kLaneWindowFloats / nt);
   const int64_t win_in = (win - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
-  const int64_t blocks = sh.n / L;
+  const LaneTasks lt = lane_tasks(sh.n / L, ceil_div(sh.p, win), nt);
   // The window is stored (rows, wp, C, L): the im2col rows of one output pixel for one
   // kernel row r, in (s, c) order, are then consecutive NR-float rows, i.e. already a
   // packed B panel, which the micro-kernel reads in place. That needs one group and no
@@ -641,16 +667,19 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   const bool direct = G == 1 && sh.dil_w == 1 && S * Cg >= 32 && sh.r <= 64;
   const int64_t pixel = C * L;  // floats per pixel of the window
 
+  // Workspace: packed weights (and their (r, s, c) reordering); per task slot a window
+  // (rows, wp, C, L) and its output (K, pixels, L); per thread a B panel.
+  const int64_t slots = lt.coarse ? nt : 1;
   const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
   const size_t wr_n = Carver::aligned(static_cast<size_t>(sh.k * crs));
   const size_t xt_n = Carver::aligned(static_cast<size_t>(win_in * wp * pixel));
   const size_t ot_n = Carver::aligned(static_cast<size_t>(sh.k * win * sh.q * L));
   const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR));
-  Carver carve(workspace(apack_n + wr_n + xt_n + ot_n + thread_n * nt));
+  Carver carve(workspace(apack_n + wr_n + (xt_n + ot_n) * slots + thread_n * nt));
   float* apack = carve.take(apack_n);
   float* wr = carve.take(wr_n);
-  float* xt = carve.take(xt_n);
-  float* ot = carve.take(ot_n);
+  float* xts = carve.take(xt_n * slots);
+  float* ots = carve.take(ot_n * slots);
   float* thread_bufs = carve.take(thread_n * nt);
 
   // Weights with the im2col rows in (r, s, c) order, packed once.
@@ -662,92 +691,104 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
       gk.pack_a(apack + gi * mpad * crs + pc * mpad, wr + gi * Kg * crs + pc, crs, 1, Kg,
                 std::min(kc_max, crs - pc));
 
-  for (int64_t nb = 0; nb < blocks; ++nb) {
-    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += win) {
-      const int64_t oh1 = std::min(sh.p, oh0 + win);
-      const int64_t y0 = oh0 * sh.stride_h;  // first padded input row of the window
-      const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
-      const int64_t pix0 = oh0 * sh.q, npix = (oh1 - oh0) * sh.q;
-      to_lanes(xt, x, C, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, true, nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-      {
-        float* bpanel = thread_bufs + thread_n * omp_get_thread_num();
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < npix; ++i) {
-          const int64_t pix = pix0 + i, oh = pix / sh.q, ow = pix % sh.q;
-          int64_t r0, r1, s0, s1;
-          tap_range(oh * sh.stride_h - sh.pad_top, sh.dil_h, sh.r, sh.h, r0, r1);
-          tap_range(ow * sh.stride_w - sh.pad_left, sh.dil_w, S, sh.w, s0, s1);
-          float* oc = ot + i * L;  // row k at oc + k * npix * L
-          if (r0 >= r1 || s0 >= s1) {
-            for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * npix * L, 0, L * sizeof(float));
-            continue;
-          }
-          // The taps that read the image, as ranges of rows: one per kernel row (one
-          // for all when copying and every column tap is in, or a row of them is too
-          // short to be worth its own range).
-          int64_t ranges[2 * 64];
-          int nranges = 0;
-          if (!direct && (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64)) {
-            ranges[0] = r0 * S * Cg;
-            ranges[1] = r1 * S * Cg;
-            nranges = 1;
+  // Output pixel i of the window starting at output row oh0 (window rows from y0).
+  auto pixel_panel = [&](int64_t i, int64_t oh0, int64_t y0, int64_t npix, const float* xt, float* ot,
+                         float* bpanel) {
+    const int64_t pix = oh0 * sh.q + i, oh = pix / sh.q, ow = pix % sh.q;
+    int64_t r0, r1, s0, s1;
+    tap_range(oh * sh.stride_h - sh.pad_top, sh.dil_h, sh.r, sh.h, r0, r1);
+    tap_range(ow * sh.stride_w - sh.pad_left, sh.dil_w, S, sh.w, s0, s1);
+    float* oc = ot + i * L;  // row k at oc + k * npix * L
+    if (r0 >= r1 || s0 >= s1) {
+      for (int64_t k = 0; k < sh.k; ++k) std::memset(oc + k * npix * L, 0, L * sizeof(float));
+      return;
+    }
+    // The taps that read the image, as ranges of rows: one per kernel row (one for all
+    // when copying and every column tap is in, or a row of them is too short to be
+    // worth its own range).
+    int64_t ranges[2 * 64];
+    int nranges = 0;
+    if (!direct && (s1 - s0 == S || (s1 - s0) * Cg < 16 || r1 - r0 > 64)) {
+      ranges[0] = r0 * S * Cg;
+      ranges[1] = r1 * S * Cg;
+      nranges = 1;
+    } else {
+      for (int64_t r = r0; r < r1; ++r) {  // r1 - r0 <= 64 here
+        ranges[2 * nranges] = (r * S + s0) * Cg;
+        ranges[2 * nranges + 1] = (r * S + s1) * Cg;
+        ++nranges;
+      }
+    }
+    const int64_t ih0 = oh * sh.stride_h - y0, iw0 = ow * sh.stride_w;  // in the window
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const float* ag = apack + gi * mpad * crs;
+      bool first = true;
+      for (int q = 0; q < nranges; ++q) {
+        for (int64_t k = ranges[2 * q], kb = ranges[2 * q + 1]; k < kb;) {
+          const int64_t pc = (k / kc_max) * kc_max;
+          const int64_t kcb = std::min(kc_max, crs - pc);
+          const int64_t ke = std::min(kb, pc + kcb);
+          const float* bp;
+          if (direct) {
+            // Rows [k, ke) lie in one kernel row: consecutive in the window.
+            const int64_t c = k % Cg, rs = k / Cg, r = rs / S, s = rs % S;
+            bp = xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s) * pixel + c * L;
           } else {
-            for (int64_t r = r0; r < r1; ++r) {  // r1 - r0 <= 64 here
-              ranges[2 * nranges] = (r * S + s0) * Cg;
-              ranges[2 * nranges + 1] = (r * S + s1) * Cg;
-              ++nranges;
+            // Copy rows [k, ke) (order (r, s, c)): runs of consecutive rows, the channels
+            // of a tap (or with one group and no dilation, all the kernel row's taps
+            // from s on).
+            float* dst = bpanel;
+            for (int64_t kk = k; kk < ke;) {
+              const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
+              const float* src =
+                  xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s * sh.dil_w) * pixel + (gi * Cg + c) * L;
+              const int64_t run = (G == 1 && sh.dil_w == 1) ? (S - s) * Cg - c : Cg - c;
+              const int64_t cnt = std::min(ke - kk, run);
+              ck.copy_rows(dst, src, L, cnt);
+              dst += cnt * L;
+              kk += cnt;
             }
+            bp = bpanel;
           }
-          const int64_t ih0 = oh * sh.stride_h - y0, iw0 = ow * sh.stride_w;  // in the window
-          for (int64_t gi = 0; gi < G; ++gi) {
-            const float* ag = apack + gi * mpad * crs;
-            bool first = true;
-            for (int q = 0; q < nranges; ++q) {
-              for (int64_t k = ranges[2 * q], kb = ranges[2 * q + 1]; k < kb;) {
-                const int64_t pc = (k / kc_max) * kc_max;
-                const int64_t kcb = std::min(kc_max, crs - pc);
-                const int64_t ke = std::min(kb, pc + kcb);
-                const float* bp;
-                if (direct) {
-                  // Rows [k, ke) lie in one kernel row: consecutive in the window.
-                  const int64_t c = k % Cg, rs = k / Cg, r = rs / S, s = rs % S;
-                  bp = xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s) * pixel + c * L;
-                } else {
-                  // Copy rows [k, ke) (order (r, s, c)): runs of consecutive rows, the
-                  // channels of a tap (or with one group and no dilation, all of the
-                  // kernel row's taps from s on).
-                  float* dst = bpanel;
-                  for (int64_t kk = k; kk < ke;) {
-                    const int64_t c = kk % Cg, rs = kk / Cg, r = rs / S, s = rs % S;
-                    const float* src =
-                        xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s * sh.dil_w) * pixel + (gi * Cg + c) * L;
-                    const int64_t run = (G == 1 && sh.dil_w == 1) ? (S - s) * Cg - c : Cg - c;
-                    const int64_t cnt = std::min(ke - kk, run);
-                    ck.copy_rows(dst, src, L, cnt);
-                    dst += cnt * L;
-                    kk += cnt;
-                  }
-                  bp = bpanel;
-                }
-                for (int64_t ir = 0; ir < Kg; ir += MR) {
-                  const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
-                  gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bp, oc + (gi * Kg + ir) * npix * L,
-                           npix * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
-                }
-                first = false;
-                k = ke;
-              }
-            }
+          for (int64_t ir = 0; ir < Kg; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
+            gk.micro(ke - k, ag + pc * mpad + ir * kcb + (k - pc) * MR, bp, oc + (gi * Kg + ir) * npix * L,
+                     npix * L, 1, mr, NR, 1.0f, first ? 0.0f : 1.0f);
           }
+          first = false;
+          k = ke;
         }
       }
-      from_lanes(out, ot, bias, sh.k, PQ, pix0, npix, L, nb * L, nt);
     }
+  };
+
+  // One (block, window) task; inner_nt threads share it (1 in coarse mode, where
+  // `own` is the calling thread's B panel).
+  auto window_task = [&](int64_t task, float* xt, float* ot, float* own, int inner_nt) {
+    const int64_t nb = task / lt.windows, oh0 = (task % lt.windows) * win;
+    const int64_t oh1 = std::min(sh.p, oh0 + win);
+    const int64_t y0 = oh0 * sh.stride_h;  // first padded input row of the window
+    const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
+    const int64_t npix = (oh1 - oh0) * sh.q;
+    to_lanes(xt, x, C, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, true, inner_nt);
+#pragma omp parallel for num_threads(inner_nt) schedule(static) if (inner_nt > 1)
+    for (int64_t i = 0; i < npix; ++i)
+      pixel_panel(i, oh0, y0, npix, xt, ot, inner_nt > 1 ? thread_bufs + thread_n * omp_get_thread_num() : own);
+    from_lanes(out, ot, bias, sh.k, PQ, oh0 * sh.q, npix, L, nb * L, inner_nt);
+  };
+
+  if (lt.coarse) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t t = 0; t < lt.count(); ++t) {
+      const int tid = omp_get_thread_num();
+      window_task(t, xts + xt_n * tid, ots + ot_n * tid, thread_bufs + thread_n * tid, 1);
+    }
+  } else {
+    for (int64_t t = 0; t < lt.count(); ++t) window_task(t, xts, ots, thread_bufs, nt);
   }
 
   // Images left over after the full blocks.
-  const int64_t done = blocks * L;
+  const int64_t done = lt.blocks * L;
   if (done < sh.n) {
     Conv2dShape rest = sh;
     rest.n = sh.n - done;
@@ -768,17 +809,21 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   const int64_t L = ck.nr, G = sh.groups, Kg = d.kg, Cg = d.cg, crs = d.crs, PQ = d.pq;
   const int64_t w_size = sh.k * crs;
   const int64_t wp = (sh.q - 1) * sh.stride_w + (sh.s - 1) * sh.dil_w + 1;
-  // The tiles stream the window from L2/L3 anyway: a larger window re-transposes
-  // fewer halo rows.
-  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneDwWindowFloats);
+  // The tiles stream the window from L2/L3 anyway: a larger window re-transposes fewer
+  // halo rows.
+  const int64_t win = lane_window_rows(sh, sh.k * sh.q * L, sh.c * wp * L, kLaneDwWindowFloats / nt);
   const int64_t win_in = (win - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1;
-  const int64_t blocks = sh.n / L;
+  const LaneTasks lt = lane_tasks(sh.n / L, ceil_div(sh.p, win), nt);
 
+  // Workspace per task slot: the window of x (C, rows, wp, L) and of dout (K, rows, Q, L).
+  // In coarse mode each thread also accumulates its own dW (summed at the end).
+  const int64_t slots = lt.coarse ? nt : 1;
   const size_t xt_n = Carver::aligned(static_cast<size_t>(sh.c * win_in * wp * L));
   const size_t dt_n = Carver::aligned(static_cast<size_t>(sh.k * win * sh.q * L));
-  Carver carve(workspace(xt_n + dt_n));
-  float* xt = carve.take(xt_n);
-  float* dt = carve.take(dt_n);
+  Carver carve(workspace((xt_n + dt_n) * slots));
+  float* xts = carve.take(xt_n * slots);
+  float* dts = carve.take(dt_n * slots);
+  float* parts = lt.coarse && nt > 1 ? partial_workspace(static_cast<size_t>(w_size) * nt) : dw;
 
   // Within a window, passes of the tiles cover a few output rows, so that the Kg dout
   // rows a pass streams stay in L2.
@@ -791,74 +836,94 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   const bool by_tap = Cg >= kDwCols;
   const int64_t RS = sh.r * sh.s;
   const int64_t cblocks = ceil_div(Cg, kDwCols);
-  const int64_t tasks = by_tap ? G * RS * cblocks : G * ceil_div(crs, kDwCols);  // disjoint dW: no races
+  const int64_t jtiles = ceil_div(crs, kDwCols);
+  const int64_t tiles = by_tap ? G * RS * cblocks : G * jtiles;  // disjoint parts of dW
 
-  for (int64_t i = 0; i < w_size; ++i) dw[i] = 0.0f;
-  for (int64_t nb = 0; nb < blocks; ++nb) {
-    for (int64_t oh0 = 0; oh0 < sh.p; oh0 += win) {
-      const int64_t oh1 = std::min(sh.p, oh0 + win);
-      const int64_t y0 = oh0 * sh.stride_h;
-      const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
-      const LaneGeometry lgd = lane_geometry(L, sh.q, oh1 - oh0);  // dout rows, unpadded
-      to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, false, nt);
-      to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, false, nt);
-      for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
-        const int64_t a1 = std::min(oh1 - oh0, a0 + pass_rows);  // output rows oh0 + [a0, a1)
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && tasks > 1)
-        for (int64_t t = 0; t < tasks; ++t) {
-          const float* crow[kDwCols];
-          int jt;
-          int64_t gi, ldj, dw_off, ra = a0, rb = a1, qa = 0, qb = sh.q;
-          if (by_tap) {
-            gi = t / (RS * cblocks);
-            const int64_t rs = (t / cblocks) % RS, c0 = (t % cblocks) * kDwCols;
-            const int64_t r = rs / sh.s, s = rs % sh.s;
-            jt = static_cast<int>(std::min<int64_t>(kDwCols, Cg - c0));
-            ldj = RS;
-            dw_off = c0 * RS + rs;
-            // Output rows / columns whose tap (r, s) reads the image.
-            int64_t lo, hi;
-            // oh in [oh0 + ra, oh0 + rb) with 0 <= oh*stride_h - pad_top + r*dil_h < H
-            const int64_t base_h = r * sh.dil_h - sh.pad_top;
-            tap_range(base_h, sh.stride_h, sh.p, sh.h, lo, hi);
-            ra = std::max(a0, lo - oh0);
-            rb = std::min(a1, hi - oh0);
-            const int64_t base_w = s * sh.dil_w - sh.pad_left;
-            tap_range(base_w, sh.stride_w, sh.q, sh.w, qa, qb);
-            for (int j = 0; j < jt; ++j)
-              crow[j] = xt + (gi * Cg + c0 + j) * lg.plane + s * sh.dil_w * L;
-            for (int j = 0; j < jt; ++j) crow[j] += r * sh.dil_h * lg.pitch;
-          } else {
-            const int64_t jtiles = ceil_div(crs, kDwCols);
-            gi = t / jtiles;
-            const int64_t j0 = (t % jtiles) * kDwCols;
-            jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
-            ldj = 1;
-            dw_off = j0;
-            for (int j = 0; j < jt; ++j) {
-              const int64_t row = j0 + j, c = row / RS, r = (row / sh.s) % sh.r, s = row % sh.s;
-              crow[j] = xt + (gi * Cg + c) * lg.plane + r * sh.dil_h * lg.pitch + s * sh.dil_w * L;
-            }
-          }
-          if (ra >= rb || qa >= qb) continue;
-          // Start at output row oh0 + ra, column qa.
-          for (int j = 0; j < jt; ++j) crow[j] += ra * sh.stride_h * lg.pitch + qa * L;
-          const int64_t len = (qb - qa) * L;
-          for (int64_t i0 = 0; i0 < Kg;) {
-            const int it = dw_tile_rows(Kg, i0);
-            const float* drow[kDwRows];
-            for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + ra * lgd.pitch + qa * L;
-            ck.dot_tile(dw + (gi * Kg + i0) * crs + dw_off, crs, ldj, drow, crow, len, rb - ra, lgd.pitch,
-                        sh.stride_h * lg.pitch, it, jt);
-            i0 += it;
-          }
-        }
+  // Adds tile t's products over output rows oh0 + [a0, a1) of a window to dwp.
+  auto tile = [&](int64_t t, float* dwp, const float* xt, const float* dt, const LaneGeometry& lg,
+                  const LaneGeometry& lgd, int64_t oh0, int64_t a0, int64_t a1) {
+    const float* crow[kDwCols];
+    int jt;
+    int64_t gi, ldj, dw_off, ra = a0, rb = a1, qa = 0, qb = sh.q;
+    if (by_tap) {
+      gi = t / (RS * cblocks);
+      const int64_t rs = (t / cblocks) % RS, c0 = (t % cblocks) * kDwCols;
+      const int64_t r = rs / sh.s, s = rs % sh.s;
+      jt = static_cast<int>(std::min<int64_t>(kDwCols, Cg - c0));
+      ldj = RS;
+      dw_off = c0 * RS + rs;
+      // Output rows and columns whose tap (r, s) reads the image.
+      int64_t lo, hi;
+      tap_range(r * sh.dil_h - sh.pad_top, sh.stride_h, sh.p, sh.h, lo, hi);
+      ra = std::max(a0, lo - oh0);
+      rb = std::min(a1, hi - oh0);
+      tap_range(s * sh.dil_w - sh.pad_left, sh.stride_w, sh.q, sh.w, qa, qb);
+      for (int j = 0; j < jt; ++j)
+        crow[j] = xt + (gi * Cg + c0 + j) * lg.plane + r * sh.dil_h * lg.pitch + s * sh.dil_w * L;
+    } else {
+      gi = t / jtiles;
+      const int64_t j0 = (t % jtiles) * kDwCols;
+      jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
+      ldj = 1;
+      dw_off = j0;
+      for (int j = 0; j < jt; ++j) {
+        const int64_t row = j0 + j, c = row / RS, r = (row / sh.s) % sh.r, s = row % sh.s;
+        crow[j] = xt + (gi * Cg + c) * lg.plane + r * sh.dil_h * lg.pitch + s * sh.dil_w * L;
       }
     }
+    if (ra >= rb || qa >= qb) return;
+    // Start at output row oh0 + ra, column qa (stride_w is 1 here).
+    for (int j = 0; j < jt; ++j) crow[j] += ra * sh.stride_h * lg.pitch + qa * L;
+    const int64_t len = (qb - qa) * L;
+    for (int64_t i0 = 0; i0 < Kg;) {
+      const int it = dw_tile_rows(Kg, i0);
+      const float* drow[kDwRows];
+      for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + ra * lgd.pitch + qa * L;
+      ck.dot_tile(dwp + (gi * Kg + i0) * crs + dw_off, crs, ldj, drow, crow, len, rb - ra, lgd.pitch,
+                  sh.stride_h * lg.pitch, it, jt);
+      i0 += it;
+    }
+  };
+
+  // One (block, window) task; inner_nt threads share it (1 in coarse mode: the tiles
+  // are then disjoint parts of this thread's dW).
+  auto window_task = [&](int64_t task, float* xt, float* dt, float* dwp, int inner_nt) {
+    const int64_t nb = task / lt.windows, oh0 = (task % lt.windows) * win;
+    const int64_t oh1 = std::min(sh.p, oh0 + win);
+    const int64_t y0 = oh0 * sh.stride_h;
+    const LaneGeometry lg = lane_geometry(L, wp, (oh1 - 1) * sh.stride_h + (sh.r - 1) * sh.dil_h + 1 - y0);
+    const LaneGeometry lgd = lane_geometry(L, sh.q, oh1 - oh0);  // dout rows, unpadded
+    to_lanes(xt, x, sh.c, sh.h, sh.w, sh.pad_top, sh.pad_left, lg, y0, nb * L, false, inner_nt);
+    to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, false, inner_nt);
+    for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
+      const int64_t a1 = std::min(oh1 - oh0, a0 + pass_rows);
+#pragma omp parallel for num_threads(inner_nt) schedule(static) if (inner_nt > 1 && tiles > 1)
+      for (int64_t t = 0; t < tiles; ++t) tile(t, dwp, xt, dt, lg, lgd, oh0, a0, a1);
+    }
+  };
+
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < w_size * (parts == dw ? 1 : nt); ++i) parts[i] = 0.0f;
+  if (lt.coarse) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t t = 0; t < lt.count(); ++t) {
+      const int tid = omp_get_thread_num();
+      window_task(t, xts + xt_n * tid, dts + dt_n * tid, parts + (parts == dw ? 0 : w_size * tid), 1);
+    }
+    if (parts != dw) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int64_t i = 0; i < w_size; ++i) {
+        float acc = 0.0f;
+        for (int t = 0; t < nt; ++t) acc += parts[t * w_size + i];
+        dw[i] = acc;
+      }
+    }
+  } else {
+    for (int64_t t = 0; t < lt.count(); ++t) window_task(t, xts, dts, dw, nt);
   }
 
   // Images left over after the full blocks: their dW separately, then added.
-  const int64_t done = blocks * L;
+  const int64_t done = lt.blocks * L;
   if (done < sh.n) {
     Conv2dShape rest = sh;
     rest.n = sh.n - done;
@@ -868,9 +933,72 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   }
 }
 
+// ---------------------------------------------------------------------------------
+// 1x1 convolutions with stride 1 and no padding: x is already the im2col matrix, so
+// each image is a plain GEMM (the GEMM's own packing reads the channel planes as long
+// contiguous rows, which streams better than panel-by-panel packing).
+// ---------------------------------------------------------------------------------
+
+// Images are shared out among threads (each GEMM on one thread) when there are enough
+// of them; otherwise images run in turn with all threads in each GEMM.
+template <typename Body>
+void for_each_image(int64_t n, int nt, Body&& body) {
+  if (nt > 1 && n >= nt) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i, omp_get_thread_num(), 1);
+  } else {
+    for (int64_t i = 0; i < n; ++i) body(i, 0, nt);
+  }
+}
+
+void forward_1x1(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
+                 int nt) {
+  const Dims d = dims_of(sh);
+  for_each_image(sh.n, nt, [&](int64_t n, int, int gnt) {
+    for (int64_t gi = 0; gi < sh.groups; ++gi) {
+      float* o = out + (n * sh.k + gi * d.kg) * d.hw;  // (Kg, HW)
+      gemm(MatrixView{o, d.hw, 1}, ConstMatrixView{w + gi * d.kg * d.cg, d.cg, 1},
+           ConstMatrixView{x + (n * sh.c + gi * d.cg) * d.hw, d.hw, 1}, GemmShape{d.kg, d.hw, d.cg}, 1.0f, 0.0f,
+           gnt);
+      if (bias) {
+        for (int64_t k = 0; k < d.kg; ++k) {
+          const float bv = bias[gi * d.kg + k];
+          float* row = o + k * d.hw;
+          for (int64_t t = 0; t < d.hw; ++t) row[t] += bv;
+        }
+      }
+    }
+  });
+}
+
+// dW_g (Kg, Cg) = sum_n dout_n,g (Kg, HW) @ x_n,g^T (HW, Cg), a private sum per thread.
+void backward_weight_1x1(float* dw, const float* dout, const float* x, const Conv2dShape& sh, int nt) {
+  const Dims d = dims_of(sh);
+  const int64_t w_size = sh.k * d.cg;
+  const bool split = nt > 1 && sh.n >= nt;
+  float* parts = split ? partial_workspace(static_cast<size_t>(w_size) * nt) : dw;
+  for (int64_t i = 0; i < w_size * (split ? nt : 1); ++i) parts[i] = 0.0f;
+  for_each_image(sh.n, nt, [&](int64_t n, int tid, int gnt) {
+    float* part = parts + (split ? w_size * tid : 0);
+    for (int64_t gi = 0; gi < sh.groups; ++gi)
+      gemm(MatrixView{part + gi * d.kg * d.cg, d.cg, 1},
+           ConstMatrixView{dout + (n * sh.k + gi * d.kg) * d.hw, d.hw, 1},
+           ConstMatrixView{x + (n * sh.c + gi * d.cg) * d.hw, 1, d.hw}, GemmShape{d.kg, d.cg, d.hw}, 1.0f, 1.0f,
+           gnt);
+  });
+  if (split) {
+    for (int64_t i = 0; i < w_size; ++i) {
+      float acc = 0.0f;
+      for (int t = 0; t < nt; ++t) acc += parts[t * w_size + i];
+      dw[i] = acc;
+    }
+  }
+}
+
 // The forward on whichever path applies.
 void forward_any(float* out, const float* x, const float* w, const float* bias, const Conv2dShape& sh,
                  int nt) {
+  if (dims_of(sh).is_1x1) return forward_1x1(out, x, w, bias, sh, nt);
   if (use_lanes_forward(sh)) return lanes_forward(out, x, w, bias, sh, nt);
   implicit_forward(out, x, w, bias, sh, nt);
 }
@@ -1162,8 +1290,10 @@ void depthwise_backward_weight(float* dw, const float* dout, const float* x,
             const float* src = xc + ih * W + iw0;
             const float* grow = g + oh * Q;
             if (sw == 1) {
+#pragma omp simd reduction(+ : sum)
               for (int64_t t = lo; t < hi; ++t) sum += grow[t] * src[t];
             } else {
+#pragma omp simd reduction(+ : sum)
               for (int64_t t = lo; t < hi; ++t) sum += grow[t] * src[t * sw];
             }
           }
@@ -1252,6 +1382,7 @@ void conv2d_backward_weight(float* dw, const float* dout, const float* x, const 
   conv2d_check_shape(sh);
   const int nt = get_num_threads();
   if (use_depthwise(sh)) return depthwise_backward_weight(dw, dout, x, sh, dims_of(sh), nt);
+  if (dims_of(sh).is_1x1) return backward_weight_1x1(dw, dout, x, sh, nt);
   if (use_lanes_backward_weight(sh)) return lanes_backward_weight(dw, dout, x, sh, nt);
   implicit_backward_weight(dw, dout, x, sh, nt);
 }
