@@ -1,28 +1,35 @@
-// 2-D convolution on the CPU: implicit GEMM on the BLIS micro-kernel.
+// 2-D convolution on the CPU: implicit GEMM on the BLIS micro-kernel (cpu/gemm_*).
 //
-// No im2col matrix is ever built. The output is computed in panels of NR output
-// columns (pixels; a panel may span images). For each panel, the rows (c, r, s) of the
-// im2col matrix are packed straight from the input into the GEMM's packed-B layout
-// (conv_impl.h: a few masked vector loads per row, using a zero-padded copy of the
-// input so no bounds are tested), and the micro-kernel multiplies them with the weights,
-// which are packed once per call:
+// No im2col matrix is ever built. The GEMM
+//   forward        out_g (Kg, pixels) = W_g (Kg, CgRS) @ col_g (CgRS, pixels)
+// runs panel by panel (NR output columns): the weights are packed once per call, and
+// for each panel the im2col rows are produced straight in the micro-kernel's packed-B
+// layout (or read in place) from a re-laid-out copy of the input, so no bounds are
+// tested in the inner loops. Two layouts, chosen per call:
 //
-//   forward        out_g (Kg, NR) = W_g (Kg, CgRS) @ col_g (CgRS, NR)        per panel
+//   batch-blocked  (batch >= NR images, groups 1): NR images of a pixel are
+//                  contiguous, so an output pixel of NR images is one panel, its im2col
+//                  rows are already a packed panel (read in place), and taps that fall
+//                  in the padding are skipped exactly. Rows of the image are processed
+//                  in windows of a few MB, one whole window per thread.
+//   NCHW panels    (other batches, and images left over): NR consecutive output pixels
+//                  per panel, gathered by a few masked loads per row from a zero-padded
+//                  copy whose rows are split by the horizontal stride into phases (so
+//                  that consecutive output pixels read consecutive elements).
+//
 //   backward-data  stride 1: the forward of dout with the flipped, transposed kernel
-//                  (dx = conv(dout, W'), W'[c, k] = W[k, c] rotated 180 degrees);
-//                  stride > 1: dcol = W_g^T @ dout, scattered back by col2im
+//                  (dx = conv(dout, W'), W'[c, k] = W[k, c] rotated 180 degrees, padding
+//                  d*(k-1) - pad); stride > 1: dcol = W_g^T @ dout, scattered by col2im.
 //   backward-wt    dW_g (Kg, CgRS) += dout_g @ col_g^T as dot products along the pixels
 //                  (6 x 4 tiles, conv_impl.h): both operands are contiguous along the
-//                  reduction, so unlike a GEMM it needs no transposed packing
+//                  reduction, so unlike a GEMM it needs no transposed packing.
 //
-// A 1x1 convolution with stride 1 and no padding reads x in place (each im2col row is a
-// channel plane): the forward is then exactly a GEMM per image. Depthwise convolutions
-// (groups == C > 1) run a direct kernel.
+// A 1x1 convolution with stride 1 and no padding is a plain GEMM per image (x is the
+// im2col matrix). Depthwise convolutions (groups == C > 1) run a direct kernel.
 //
-// Threads: panels (forward) or column blocks (weight gradient) are shared out
-// statically; each thread has its own packing buffers and a private dW that is summed at
-// the end, so results do not depend on scheduling. Workspace is bounded: the padded
-// input is made for a chunk of images at a time (a few MB), never N*C*R*S*P*Q.
+// Threads: panels, pixel blocks or whole windows are shared out statically; each thread
+// has its own buffers and a private dW summed at the end, so results do not depend on
+// scheduling. Workspace is bounded (a few MB per thread), never N*C*R*S*P*Q.
 #include "cpu/conv.h"
 
 #include <omp.h>
@@ -397,6 +404,8 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
 constexpr int64_t kDwBlock = 512;
 constexpr int kDwRows = 6;  // dout rows per tile
 constexpr int kDwCols = 4;  // im2col rows per tile
+// im2col rows packed at once by the NCHW weight gradient (32 x 512 floats: 64 KB, L2).
+constexpr int64_t kDwGroup = 32;
 
 // Rows of the weight-gradient tile that starts at dout row i0 of Kg: tiles of 6, with
 // the remainder spread so that no tile is much thinner than the others (a 2-row tile
@@ -421,10 +430,10 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
   const std::vector<int64_t> row_off = row_offsets(sh, d, g);
 
   // Workspace: padded chunk; per thread the dout block (Kg, B) and kDwCols im2col rows
-  // (kDwCols, B); per thread a private dW (none with one thread: dw itself).
+  // (kDwGroup, B); per thread a private dW (none with one thread: dw itself).
   const size_t pad_n = g.direct ? 0 : Carver::aligned(static_cast<size_t>(chunk * g.image));
   const size_t thread_n = Carver::aligned(static_cast<size_t>(Kg * B)) +
-                          Carver::aligned(static_cast<size_t>(kDwCols * B));
+                          Carver::aligned(static_cast<size_t>(kDwGroup * B));
   Carver carve(workspace(pad_n + thread_n * nt));
   float* xp = carve.take(pad_n);
   float* thread_bufs = carve.take(thread_n * nt);
@@ -479,16 +488,21 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
           }
           const float* sg = src + gi * d.cg * g.plane;
           float* pg = part + gi * Kg * crs;
-          for (int64_t j0 = 0; j0 < crs; j0 += kDwCols) {
-            const int jt = static_cast<int>(std::min<int64_t>(kDwCols, crs - j0));
-            for (int64_t q = 0; q < npan; ++q) ck.pack_rows(cols + q * NR, B, sg, row_off.data() + j0, jt, pl[q]);
-            const float* crow[kDwCols];
-            for (int j = 0; j < jt; ++j) crow[j] = cols + j * B;
+          // Groups of kDwGroup im2col rows are packed at once (few packing calls),
+          // then each 6-row dout tile (kept in L1) meets all of the group's rows.
+          for (int64_t g0 = 0; g0 < crs; g0 += kDwGroup) {
+            const int64_t gr = std::min(kDwGroup, crs - g0);
+            for (int64_t q = 0; q < npan; ++q) ck.pack_rows(cols + q * NR, B, sg, row_off.data() + g0, gr, pl[q]);
             for (int64_t i0 = 0; i0 < Kg;) {
               const int it = dw_tile_rows(Kg, i0);
               const float* drow[kDwRows];
               for (int i = 0; i < it; ++i) drow[i] = drows + (i0 + i) * ldd;
-              ck.dot_tile(pg + i0 * crs + j0, crs, 1, drow, crow, len, 1, 0, 0, it, jt);
+              for (int64_t j0 = 0; j0 < gr; j0 += kDwCols) {
+                const int jt = static_cast<int>(std::min<int64_t>(kDwCols, gr - j0));
+                const float* crow[kDwCols];
+                for (int j = 0; j < jt; ++j) crow[j] = cols + (j0 + j) * B;
+                ck.dot_tile(pg + i0 * crs + g0 + j0, crs, 1, drow, crow, len, 1, 0, 0, it, jt);
+              }
               i0 += it;
             }
           }
@@ -508,17 +522,17 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
 }
 
 // ---------------------------------------------------------------------------------
-// Batch-blocked path for small images: L = NR images side by side.
+// Batch-blocked path: L = NR images side by side.
 //
-// With the batch as the innermost dimension (xt (C, hp, wp, L): the L images of one
-// pixel are contiguous), one output pixel of L images is one GEMM panel:
-//   ot[k, pix, 0:L] = sum_{r, s, c} W[k, c, r, s] * xt[c, tap(pix, r), tap(pix, s), 0:L]
-// Each im2col row is a contiguous copy of L floats (no runs, no masks), and each pixel
-// skips exactly the kernel taps that fall in the padding (the weights are packed with
-// the rows in (r, s, c) order, so the taps that remain are a few contiguous ranges).
-// For the weight gradient, each im2col row over a row of output pixels is already
-// contiguous in xt, so the dot-product tiles read xt and dout in place. Getting into
-// and out of the layout costs one transposing pass over the input and the output.
+// With the batch as the innermost dimension (the L images of one pixel contiguous),
+// one output pixel of L images is one GEMM panel:
+//   ot[k, pix, 0:L] = sum_{r, s, c} W[k, c, r, s] * xt[tap(pix, r), tap(pix, s), c, 0:L]
+// Each im2col row is L contiguous floats, and each pixel skips exactly the kernel taps
+// that fall in the padding (the weights are packed with the rows in (r, s, c) order, so
+// the taps that remain are one contiguous range per kernel row). For the weight
+// gradient (window layout (C, rows, wp, L)), each im2col row over a row of output
+// pixels is contiguous, so the dot-product tiles read the windows in place. Getting
+// into and out of the layout costs one transposing pass over the input and output.
 // ---------------------------------------------------------------------------------
 
 // The layout's geometry for a window of padded rows [y0, y0 + rows).
@@ -541,9 +555,9 @@ std::atomic<int> g_force_path{0};  // see conv2d_force_path
 constexpr int64_t kLaneWindowFloats = 2 << 20;
 
 // The batch-blocked path needs a full block of images (the rest of the batch goes the
-// NCHW way). Measured faster than the NCHW panels for every layer of the benchmark set;
-// the weight gradient needs stride_w 1 (so that the pixels of an output row are
-// consecutive in the input).
+// NCHW way). Measured at least as fast as the NCHW panels for every layer of the
+// benchmark set; the weight gradient needs stride_w 1 (so that the pixels of an output
+// row are consecutive in the input).
 bool lanes_batch(const Conv2dShape& sh) {
   return sh.n >= conv_kernels().nr && g_force_path.load(std::memory_order_relaxed) != 1;
 }
@@ -555,7 +569,6 @@ bool use_lanes_forward(const Conv2dShape& sh) {
 }
 
 bool use_lanes_backward_weight(const Conv2dShape& sh) { return lanes_batch(sh) && sh.stride_w == 1; }
-
 
 // Output rows per window when one output row needs out_row floats and one padded input
 // row in_row floats (a window of m output rows reads (m - 1)*stride + (R - 1)*dil + 1).

@@ -186,6 +186,11 @@ void from_lanes_generic(float* const* dst, const float* src, int64_t count, floa
 }
 
 #if defined(__AVX512F__)
+// GCC 12's AVX-512 shuffle intrinsics pass _mm512_undefined_ps() as the (unused) merge
+// source, which -Wmaybe-uninitialized reports once inlined; the values are never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // In place: rows r[0..16) of a 16 x 16 block become its columns (64 shuffles).
 inline void transpose16x16(__m512 r[16]) {
   __m512 t[16];
@@ -240,10 +245,11 @@ void from_lanes_avx512(float* const* dst, const float* src, int64_t count, float
     }
   }
 }
+#pragma GCC diagnostic pop
 #endif
 
 // Portable version: one dot product at a time.
-void dot_tile_generic(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+[[maybe_unused]] void dot_tile_generic(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
                       int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
   for (int i = 0; i < it; ++i) {
     for (int j = 0; j < jt; ++j) {
@@ -259,13 +265,65 @@ void dot_tile_generic(float* dw, int64_t ldw, int64_t ldj, const float* const* d
   }
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// AVX2: IT (<= 3) rows of d x JT (<= 4) rows of col, 8 pixels per step (12 accumulators
+// + 4 col vectors + 1 d vector of the 16 ymm registers).
+template <int IT, int JT>
+void dot_tile_avx2_t(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+                     int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs) {
+  __m256 acc[IT][JT];
+  for (int i = 0; i < IT; ++i)
+    for (int j = 0; j < JT; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t row = 0; row < nrows; ++row) {
+    const float* dp[IT];
+    const float* cp[JT];
+    for (int i = 0; i < IT; ++i) dp[i] = d[i] + row * d_rs;
+    for (int j = 0; j < JT; ++j) cp[j] = col[j] + row * c_rs;
+    for (int64_t t = 0; t < len; t += 8) {
+      __m256 c[JT];
+      for (int j = 0; j < JT; ++j) c[j] = _mm256_loadu_ps(cp[j] + t);
+      for (int i = 0; i < IT; ++i) {
+        const __m256 di = _mm256_loadu_ps(dp[i] + t);
+        for (int j = 0; j < JT; ++j) acc[i][j] = _mm256_fmadd_ps(di, c[j], acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < IT; ++i) {
+    alignas(32) float v[8];
+    for (int j = 0; j < JT; ++j) {
+      _mm256_store_ps(v, acc[i][j]);
+      dw[i * ldw + j * ldj] += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    }
+  }
+}
+
+using DotTile2Fn = void (*)(float*, int64_t, int64_t, const float* const*, const float* const*, int64_t,
+                            int64_t, int64_t, int64_t);
+
+template <int IT>
+struct Dot2Row {
+  static constexpr DotTile2Fn fns[4] = {&dot_tile_avx2_t<IT, 1>, &dot_tile_avx2_t<IT, 2>,
+                                        &dot_tile_avx2_t<IT, 3>, &dot_tile_avx2_t<IT, 4>};
+};
+
+// Tiles of up to 6 rows run as sub-tiles of up to 3 (the register budget of AVX2).
+void dot_tile_avx2(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
+                   int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt) {
+  static constexpr const DotTile2Fn* table[3] = {Dot2Row<1>::fns, Dot2Row<2>::fns, Dot2Row<3>::fns};
+  for (int i0 = 0; i0 < it; i0 += 3) {
+    const int n = it - i0 < 3 ? it - i0 : 3;
+    table[n - 1][jt - 1](dw + i0 * ldw, ldw, ldj, d + i0, col, len, nrows, d_rs, c_rs);
+  }
+}
+#endif
+
 #if defined(__AVX512F__)
 // Sums of four vectors: [sum(a), sum(b), sum(c), sum(d)].
 inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-  const __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
-  const __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
-  const __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+  const __m256 a8 = _mm256_add_ps(_mm512_extractf32x8_ps(a, 0), _mm512_extractf32x8_ps(a, 1));
+  const __m256 b8 = _mm256_add_ps(_mm512_extractf32x8_ps(b, 0), _mm512_extractf32x8_ps(b, 1));
+  const __m256 c8 = _mm256_add_ps(_mm512_extractf32x8_ps(c, 0), _mm512_extractf32x8_ps(c, 1));
+  const __m256 d8 = _mm256_add_ps(_mm512_extractf32x8_ps(d, 0), _mm512_extractf32x8_ps(d, 1));
   const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
