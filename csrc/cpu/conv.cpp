@@ -664,8 +664,11 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   FL_CHECK(ck.nr == gk.nr, "conv2d: internal error: panel widths differ (", ck.nr, " vs ", gk.nr, ")");
   const int MR = gk.mr, NR = gk.nr;
   const int64_t L = NR, G = sh.groups, Kg = d.kg, Cg = d.cg, C = sh.c, crs = d.crs, S = sh.s, PQ = d.pq;
-  const int64_t kc_blocks = ceil_div(crs, gk.kc);
-  const int64_t kc_max = ceil_div(crs, kc_blocks);
+  // Depth blocks of the packed weights, aligned with kernel rows (S*Cg im2col rows)
+  // where they fit: the taps of a pixel come one kernel row at a time, and a row split
+  // by a block boundary costs an extra, shorter micro-kernel call.
+  const int64_t unit = S * Cg;
+  const int64_t kc_max = unit <= gk.kc ? unit * (gk.kc / unit) : ceil_div(unit, ceil_div(unit, gk.kc));
   const int64_t mpad = round_up(Kg, MR);
   const int64_t wp = (sh.q - 1) * sh.stride_w + (S - 1) * sh.dil_w + 1;
   // Window budget per thread: the threads' windows together stay within a few MB.
