@@ -45,6 +45,7 @@
 #include "common/cpu_features.h"
 #include "common/dispatch.h"
 #include "common/error.h"
+#include "common/scratch.h"
 #include "common/threads.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/gemm.h"
@@ -60,51 +61,16 @@ using gemm_detail::KernelInfo;
 
 // The GEMM micro-kernel and packing routines of the active SIMD path (as gemm.cpp picks
 // them) and this family's loops for the same path: their panel widths must agree.
-const KernelInfo& gemm_kernel() {
-#if FL_HAVE_X86_SIMD
-  switch (simd_path()) {
-    case SimdPath::kAvx512:
-      return gemm_detail::kernel_avx512();
-    case SimdPath::kAvx2:
-      return gemm_detail::kernel_avx2();
-    case SimdPath::kScalar:
-      break;
-  }
-#endif
-  return gemm_detail::kernel_scalar();
-}
+const KernelInfo& gemm_kernel() { return gemm_detail::active_kernel(); }
 
 const ConvKernels& conv_kernels() { return FL_SIMD_SELECT(conv_detail::conv_kernels); }
 
-// A grow-only 64-byte aligned buffer per calling thread (steady-state calls allocate
-// nothing; a fresh multi-MB malloc would be an mmap and page faults on every call).
-class Workspace {
- public:
-  ~Workspace() { std::free(data_); }
-  float* get(size_t count) {
-    if (count > capacity_) {
-      std::free(data_);
-      data_ = nullptr;
-      capacity_ = 0;
-      const size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (data_ == nullptr) throw std::bad_alloc();
-      capacity_ = count;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
-
 float* workspace(size_t count) {
-  thread_local Workspace ws;
+  thread_local ScratchBuffer ws;
   return ws.get(count);
 }
 float* partial_workspace(size_t count) {
-  thread_local Workspace ws;
+  thread_local ScratchBuffer ws;
   return ws.get(count);
 }
 

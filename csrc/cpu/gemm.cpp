@@ -17,7 +17,9 @@
 #include <cstdlib>
 
 #include "common/cpu_features.h"
+#include "common/dispatch.h"
 #include "common/error.h"
+#include "common/scratch.h"
 #include "common/threads.h"
 #include "cpu/gemm_kernels.h"
 
@@ -25,45 +27,11 @@ namespace fastlayers {
 namespace {
 
 using gemm_detail::KernelInfo;
+using gemm_detail::active_kernel;
 
-const KernelInfo& active_kernel() {
-#if FL_HAVE_X86_SIMD
-  switch (simd_path()) {
-    case SimdPath::kAvx512:
-      return gemm_detail::kernel_avx512();
-    case SimdPath::kAvx2:
-      return gemm_detail::kernel_avx2();
-    case SimdPath::kScalar:
-      break;
-  }
-#endif
-  return gemm_detail::kernel_scalar();
-}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// A grow-only, 64-byte aligned scratch buffer per calling thread, so that steady-state
-// calls allocate nothing (a fresh malloc of this size would be an mmap and page faults
-// on every call).
-class ScratchBuffer {
- public:
-  ~ScratchBuffer() { std::free(data_); }
-  float* get(size_t count) {
-    if (count > capacity_) {
-      std::free(data_);
-      const size_t bytes = round_up(static_cast<int64_t>(count * sizeof(float)), 64);
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (data_ == nullptr) throw std::bad_alloc();
-      capacity_ = count;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
 
 float* a_scratch(size_t count) {
   thread_local ScratchBuffer buf;
@@ -126,6 +94,10 @@ void gemm_narrow(const KernelInfo& kern, MatrixView c, ConstMatrixView a, ConstM
 }
 
 }  // namespace
+
+namespace gemm_detail {
+const KernelInfo& active_kernel() { return FL_SIMD_SELECT(kernel); }
+}  // namespace gemm_detail
 
 void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& shape,
           float alpha, float beta, int nthreads) {

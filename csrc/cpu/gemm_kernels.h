@@ -53,6 +53,10 @@ const KernelInfo& kernel_avx2();
 const KernelInfo& kernel_avx512();
 #endif
 
+// The kernel of the SIMD path in force (fastlayers::simd_path()). Families that drive
+// the micro-kernel themselves (conv) take it from here, so their panel widths agree.
+const KernelInfo& active_kernel();
+
 // Writes an m x n tile held in a dense MR x NR buffer (row stride ld) to C with any
 // strides, applying alpha and beta. Shared by the micro-kernels for edge tiles and
 // for C views whose columns are not contiguous. `static`: every ISA translation unit
