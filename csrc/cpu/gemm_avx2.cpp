@@ -66,7 +66,11 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
       }
     }
   } else {
+    // Fully unrolled like every loop over the accumulators: a loop GCC leaves rolled
+    // indexes the arrays at run time, which forces them into memory and turns every FMA
+    // of the k loop into an FMA plus a store.
     alignas(32) float tile[M * NR];
+#pragma GCC unroll 6
     for (int i = 0; i < M; ++i) {
       _mm256_store_ps(tile + i * NR, acc0[i]);
       _mm256_store_ps(tile + i * NR + 8, acc1[i]);
