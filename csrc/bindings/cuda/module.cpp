@@ -2,7 +2,7 @@
 // CUDA kernels register here as they arrive.
 #include <pybind11/pybind11.h>
 
-#include "cuda/device.h"
+#include "cuda/device_util.h"
 
 namespace py = pybind11;
 

@@ -3,7 +3,7 @@
 // error code, which becomes a "no GPU" status rather than an exception.
 #include <cuda_runtime.h>
 
-#include "cuda/device.h"
+#include "cuda/device_util.h"
 
 namespace fastlayers::cuda {
 
