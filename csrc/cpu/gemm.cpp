@@ -3,9 +3,12 @@
 //   for jc in N step NC:                 B panel  (KC x NC) packed once, shared   -> L3
 //     for pc in K step KC:
 //       pack B(pc:pc+KC, jc:jc+NC)       (threads pack disjoint NR-wide micro-panels)
-//       for each task (ic, j-range):     A block  (MC x KC) packed per thread     -> L2
-//         for jr in j-range step NR:     B micro-panel (KC x NR) reused across ir -> L1
+//       for ic in this thread's rows step MC:  A block (MC x KC), per thread     -> L2
+//         for jr in this thread's columns step NR:  B micro-panel (KC x NR)     -> L1
 //           for ir in MC step MR:        micro-kernel: MR x NR tile in registers
+//
+// A thread owns either a range of C's rows or a range of each B panel's columns,
+// whichever balances the work better (see the split in gemm()).
 //
 // Portable code: the only ISA-specific part is the micro-kernel, picked at run time
 // from the SIMD path (csrc/common/cpu_features.cpp).
@@ -144,36 +147,43 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   int nt = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
 
-  // Parallel tasks are (A block, column range) pairs. Rows are split first so that
-  // each A block is packed by exactly one thread: the number of MC blocks is made a
-  // multiple of the thread count. When M has too few MR-row panels for that, the
-  // B panel's columns are split instead.
-  int64_t mc, n_ic, n_jr_chunks;
-  if (ceil_div(m, MR) >= nt) {
-    const int64_t groups = ceil_div(m, static_cast<int64_t>(kern.mc) * nt);
-    mc = round_up(ceil_div(m, groups * nt), MR);
-    n_ic = ceil_div(m, mc);
-    n_jr_chunks = 1;
-  } else {
-    mc = round_up(m, MR);
-    n_ic = 1;
-    n_jr_chunks = nt;
+  // Work split: each thread takes either a contiguous range of MR-row panels of C (and
+  // packs only its own rows of A) or, when that balances worse, a range of NR-column
+  // panels of every B panel (and packs all of A itself). Ranges differ by at most one
+  // panel; rows are processed in A blocks of at most MC rows either way.
+  const int64_t row_panels = ceil_div(m, MR);
+  const int64_t col_panels = ceil_div(n, NR);
+  nt = static_cast<int>(std::min<int64_t>(nt, std::max(row_panels, col_panels)));
+  bool split_columns = false;
+  if (nt > 1) {
+    const int64_t rows_per_thread = std::min(m, ceil_div(row_panels, nt) * MR);
+    const int64_t cols_per_thread = std::min(n, ceil_div(col_panels, nt) * NR);
+    // Largest share of multiply-adds a thread gets either way (columns padded to NR).
+    const double cost_rows = static_cast<double>(rows_per_thread) * round_up(n, NR);
+    const double cost_cols = static_cast<double>(m) * round_up(cols_per_thread, NR);
+    split_columns = cost_cols < cost_rows;
   }
-  const int64_t n_tasks = n_ic * n_jr_chunks;
-  nt = static_cast<int>(std::min<int64_t>(nt, std::max<int64_t>(n_tasks, 1)));
+  const int64_t mc_panels = std::max<int64_t>(1, kern.mc / MR);  // A block height, in panels
 
   // Scratch is taken before the parallel region: an allocation failure must surface as
   // an exception in the calling thread, not inside an OpenMP region (where it aborts).
-  const size_t a_block = static_cast<size_t>(mc) * kc_max;
+  const size_t a_block = static_cast<size_t>(mc_panels) * MR * kc_max;
   float* bpack = b_scratch(static_cast<size_t>(kc_max) * nc_max);
   float* apack_all = a_scratch(a_block * nt);
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    float* apack = apack_all + a_block * omp_get_thread_num();
+    const int t = omp_get_thread_num();
+    float* apack = apack_all + a_block * t;
+    // This thread's rows of C, in MR-row panels.
+    const int64_t pr0 = split_columns ? 0 : row_panels * t / nt;
+    const int64_t pr1 = split_columns ? row_panels : row_panels * (t + 1) / nt;
     for (int64_t jc = 0; jc < n; jc += nc_max) {
       const int64_t nc = std::min(nc_max, n - jc);
       const int64_t n_panels = ceil_div(nc, NR);
+      // This thread's columns of the B panel, in NR-column micro-panels.
+      const int64_t pj0 = split_columns ? n_panels * t / nt : 0;
+      const int64_t pj1 = split_columns ? n_panels * (t + 1) / nt : n_panels;
       for (int64_t pc = 0; pc < k; pc += kc_max) {
         const int64_t kc = std::min(kc_max, k - pc);
         const float beta_eff = pc == 0 ? beta : 1.0f;
@@ -185,20 +195,11 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
                       kc, nr);
         }  // implicit barrier: the B panel is complete before anyone uses it
 
-        int64_t packed_ic = -1;
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_tasks; ++t) {
-          const int64_t ic = (t / n_jr_chunks) * mc;
-          const int64_t chunk = t % n_jr_chunks;
-          const int64_t mcur = std::min(mc, m - ic);
-          if (ic != packed_ic) {
-            kern.pack_a(apack, a.data + ic * a.rs + pc * a.cs, a.rs, a.cs, mcur, kc);
-            packed_ic = ic;
-          }
-          // This task's share of the panel's micro-panels.
-          const int64_t p0 = n_panels * chunk / n_jr_chunks;
-          const int64_t p1 = n_panels * (chunk + 1) / n_jr_chunks;
-          for (int64_t jp = p0; jp < p1; ++jp) {
+        for (int64_t pb = pr0; pb < pr1; pb += mc_panels) {
+          const int64_t ic = pb * MR;
+          const int64_t mcur = std::min(std::min(pr1, pb + mc_panels) * MR, m) - ic;
+          kern.pack_a(apack, a.data + ic * a.rs + pc * a.cs, a.rs, a.cs, mcur, kc);
+          for (int64_t jp = pj0; jp < pj1; ++jp) {
             const int64_t jr = jp * NR;
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
             const float* bp = bpack + jr * kc;
@@ -208,7 +209,8 @@ void gemm(MatrixView c, ConstMatrixView a, ConstMatrixView b, const GemmShape& s
               kern.micro(kc, apack + ir * kc, bp, cp, c.rs, c.cs, mr, nr, alpha, beta_eff);
             }
           }
-        }  // implicit barrier: nobody repacks B while others still read it
+        }
+#pragma omp barrier  // nobody repacks B while others still read it
       }
     }
   }
