@@ -12,7 +12,7 @@ array([[4., 4.],
 """
 
 from fastlayers import _cpu
-from fastlayers import gradcheck, machine, ops, reference
+from fastlayers import data, gradcheck, machine, metrics, ops, plots, reference
 from fastlayers.runtime import (
     get_num_threads,
     get_simd_path,
@@ -25,12 +25,15 @@ __version__ = _cpu.runtime_info()["version"]
 
 __all__ = [
     "__version__",
+    "data",
     "get_num_threads",
     "get_simd_path",
     "gradcheck",
     "info",
     "machine",
+    "metrics",
     "ops",
+    "plots",
     "reference",
     "set_num_threads",
     "set_simd_path",

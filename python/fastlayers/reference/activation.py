@@ -43,10 +43,19 @@ __all__ = [
     "add", "add_forward", "add_backward",
 ]
 
-try:  # exact to double precision and fast; math.erf (the same function) otherwise
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
+def _erf(x):
+    """erf, exact to double precision: scipy's when installed (fast), else math.erf.
+
+    Imported on first use: scipy costs ~0.2 s at import, which `import fastlayers`
+    should not pay.
+    """
+    global _erf
+    try:
+        from scipy.special import erf as impl
+    except ImportError:  # pragma: no cover - depends on the environment
+        impl = np.vectorize(math.erf, otypes=[np.float64])
+    _erf = impl
+    return impl(x)
 
 
 def _float(x) -> np.ndarray:
