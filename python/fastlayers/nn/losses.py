@@ -53,7 +53,8 @@ class Loss:
         self._ctx = (getattr(F, self._op + "_backward"), cache)
         return float(loss)
 
-    __call__ = forward
+    def __call__(self, pred, target) -> float:
+        return self.forward(pred, target)
 
     def backward(self, dout=1.0):
         """d loss / d pred, times ``dout`` (the gradient of whatever the loss feeds into)."""
