@@ -386,6 +386,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
     def __call__(self, x):
+        """forward(x); also records the output shape while summary() runs."""
         out = self.forward(x)
         rec = _recorder()
         if rec is not None:
@@ -441,18 +442,10 @@ class Module:
         """Parameters then buffers of every module by dotted name (torch's key names, e.g.
         ``0.weight``, ``1.running_mean``), as COPIES: a snapshot that later training does
         not change (for "restore the best weights")."""
-        out = OrderedDict()
-        for mname, m in self.named_modules():
-            prefix = f"{mname}." if mname else ""
-            for pname, p in m._parameters.items():
-                if p is not None:
-                    out[prefix + pname] = p.data.copy()
-            for bname, b in m._buffers.items():
-                if b is not None:
-                    out[prefix + bname] = b.copy()
-        return out
+        return OrderedDict((key, arr.copy()) for key, (_, arr) in self._state_targets().items())
 
     def _state_targets(self) -> "OrderedDict[str, tuple]":
+        """dotted name -> ("parameter" | "buffer", the live array)."""
         out = OrderedDict()
         for mname, m in self.named_modules():
             prefix = f"{mname}." if mname else ""
