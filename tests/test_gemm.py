@@ -328,6 +328,17 @@ def test_alpha_zero_does_not_read_a_or_b(backend):
     np.testing.assert_array_equal(res, np.full((3, 5), 1.0, np.float32))
 
 
+def test_unpickled_arrays_are_accepted():
+    # An unpickled array carries an equal but distinct dtype object; the binding must
+    # compare dtypes by value, not identity.
+    import pickle
+
+    a = pickle.loads(pickle.dumps(np.ones((2, 3), np.float32)))
+    b = pickle.loads(pickle.dumps(np.ones((3, 4), np.float32)))
+    out = pickle.loads(pickle.dumps(np.zeros((2, 4), np.float32)))
+    np.testing.assert_array_equal(ops.gemm(a, b, out=out), np.full((2, 4), 3.0, np.float32))
+
+
 def test_matmul_refuses_other_dtypes():
     with pytest.raises(TypeError, match=r"^b: .*float16"):
         ops.matmul(A, B.astype(np.float16))

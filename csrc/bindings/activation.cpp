@@ -21,7 +21,7 @@ void require_flat_float32(const py::array& arr, int64_t n, const char* name, boo
 uint8_t* mask_pointer(const py::object& obj, int64_t n, bool writeable) {
   FL_CHECK(!obj.is_none(), "mask: this activation needs a mask array");
   const auto arr = py::cast<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<uint8_t>())) {
+  if (!arr.dtype().equal(py::dtype::of<uint8_t>())) {
     throw py::type_error("mask: expected dtype uint8");
   }
   require_c_contiguous(arr, "mask");

@@ -26,7 +26,7 @@ void apply_binding(py::array out, py::array x, uint64_t seed, double p) {
 
 // keep (uint8, n) <- 1 where element i is kept.
 void mask_binding(py::array keep, uint64_t seed, double p) {
-  if (!keep.dtype().is(py::dtype::of<uint8_t>())) throw py::type_error("keep: expected dtype uint8");
+  if (!keep.dtype().equal(py::dtype::of<uint8_t>())) throw py::type_error("keep: expected dtype uint8");
   require_c_contiguous(keep, "keep");
   require_writeable(keep, "keep");
   FL_CHECK(p >= 0.0 && p <= 1.0, "p: expected a probability in [0, 1], got ", p);

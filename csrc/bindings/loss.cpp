@@ -66,7 +66,7 @@ void softmax_backward_binding(py::array dx, py::array dy, py::array y, int64_t a
 CrossEntropyShape cross_entropy_shape(const py::array& logits, const py::array& labels) {
   require_input(logits, "logits");
   require_ndim(logits, 2, "logits");
-  if (!labels.dtype().is(py::dtype::of<int64_t>())) {
+  if (!labels.dtype().equal(py::dtype::of<int64_t>())) {
     throw py::type_error(str_cat("labels: expected dtype int64, got ", std::string(py::str(labels.dtype()))));
   }
   require_ndim(labels, 1, "labels");

@@ -31,7 +31,7 @@ T* vector_or_null(const py::object& o, int64_t len, const char* name, bool write
   if (o.is_none()) return nullptr;
   if (!py::isinstance<py::array>(o)) throw py::type_error(str_cat(name, ": expected a numpy.ndarray"));
   py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!a.dtype().is(py::dtype::of<T>())) {
+  if (!a.dtype().equal(py::dtype::of<T>())) {
     throw py::type_error(str_cat(name, ": unexpected dtype ", std::string(py::str(a.dtype()))));
   }
   require_c_contiguous(a, name);

@@ -13,7 +13,7 @@ namespace fastlayers::bindings {
 namespace {
 
 void require_int32(const py::array& arr, const char* name) {
-  if (!arr.dtype().is(py::dtype::of<int32_t>())) {
+  if (!arr.dtype().equal(py::dtype::of<int32_t>())) {
     throw py::type_error(str_cat(name, ": expected dtype int32, got ", std::string(py::str(arr.dtype()))));
   }
 }

@@ -41,7 +41,7 @@ inline int64_t element_stride(const py::array& arr, int axis, const char* name) 
 }
 
 inline void require_float32(const py::array& arr, const char* name) {
-  if (!arr.dtype().is(py::dtype::of<float>())) {
+  if (!arr.dtype().equal(py::dtype::of<float>())) {
     throw py::type_error(str_cat(name, ": expected dtype float32, got ",
                                  std::string(py::str(arr.dtype()))));
   }
