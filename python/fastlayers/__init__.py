@@ -12,7 +12,7 @@ array([[4., 4.],
 """
 
 from fastlayers import _cpu
-from fastlayers import data, gradcheck, machine, metrics, nn, ops, optim, plots, reference
+from fastlayers import data, gradcheck, machine, metrics, models, nn, ops, optim, plots, reference
 from fastlayers.runtime import (
     get_num_threads,
     get_simd_path,
@@ -32,6 +32,7 @@ __all__ = [
     "info",
     "machine",
     "metrics",
+    "models",
     "nn",
     "ops",
     "optim",
