@@ -77,6 +77,11 @@ CONV_CASES = {
     "lanes_5x5_stride2": (LANES + 3, 3, 11, 10, 4, 5, 5, 2, 2, 1, 1, True),
     "lanes_c1": (2 * LANES, 1, 12, 12, 6, 5, 5, 1, 0, 1, 1, True),
     "lanes_1x1": (LANES, 16, 5, 6, 20, 1, 1, 1, 0, 1, 1, True),
+    # Kernel rows of >= 32 im2col rows: the window read in place, all taps of a pixel in
+    # one batch-reduce call per tile of output channels (29 = 10 + 10 + 9, 15 = 8 + 7).
+    "lanes_direct_3x3": (LANES + 1, 12, 7, 9, 29, 3, 3, 1, 1, 1, 1, True),
+    "lanes_direct_dilated": (LANES, 8, 6, 10, 15, 5, 4, 1, (2, 1), (2, 1), 1, True),
+    "lanes_direct_stride2": (LANES, 16, 9, 9, 14, 3, 3, 2, 1, 1, 1, False),
 }
 
 
