@@ -71,6 +71,10 @@ CONV_CASES = {
     "kernel_fills_input": (2, 3, 5, 5, 4, 5, 5, 1, 0, 1, 1, True),
     "output_1x1_padded": (1, 2, 2, 3, 3, 4, 5, 1, (1, 1), 1, 1, True),
     "pad_beyond_kernel": (2, 3, 4, 4, 2, 2, 2, 1, 3, 1, 1, True),
+    # NCHW weight gradient over several column blocks (2337 columns, one block edge
+    # inside an image); padded copies of one image per chunk (133K floats each).
+    "nchw_long_rows": (3, 4, 41, 37, 7, 3, 3, (1, 2), 1, 1, 1, True),
+    "multi_chunk": (3, 1, 400, 330, 2, 3, 3, 2, 1, 1, 1, True),
     # At least one block of images: the batch-blocked path, with images left over.
     "lanes_3x3_pad1": (LANES + 1, 5, 9, 8, 7, 3, 3, 1, 1, 1, 1, True),
     "lanes_groups": (LANES, 6, 7, 9, 12, 3, 2, (1, 2), (2, 1), (2, 1), 3, False),
