@@ -162,7 +162,7 @@ def test_conv_transpose2d_matches_reference(case, path):
 
 
 SIMD_SUBSET = ["basic_3x3", "prime_7x7_pad3", "k11_stride4", "dilation_rect", "groups3", "depthwise",
-               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1"]
+               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1", "lanes_direct_3x3", "nchw_long_rows", "multi_chunk"]
 
 
 @pytest.mark.parametrize("simd", fl.info()["simd_paths_supported"])

@@ -144,14 +144,19 @@ SourceGeometry source_geometry(const Conv2dShape& sh) {
   return g;
 }
 
-// Padded copy budget (floats) for one chunk of images: 1 MB, so that the copy is
-// still in L2 when the panels read it (AlexNet conv1, one 621 KB image per chunk:
-// forward 3-7% and weight gradient 2% faster than with 8 MB chunks left in L3).
-constexpr int64_t kPadChunkFloats = 256 * 1024;
+// Padded copy budget (floats) for one chunk of images. One thread: 1 MB, so that the
+// copy is still in L2 when the panels read it (AlexNet conv1, one 621 KB image per
+// chunk: forward 3-7% and weight gradient 5% faster than with 8 MB chunks left in L3).
+// Several threads: 8 MB, because each chunk costs two fork/join barriers, and on a
+// shared machine a barrier waits for any thread that has lost its core (AlexNet conv1
+// at 2 threads, 1-image chunks: 6x slower).
+constexpr int64_t kPadChunkFloats1 = 256 * 1024;
+constexpr int64_t kPadChunkFloatsN = 2 << 20;
 
-int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g) {
+int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g, int nt) {
   if (g.direct) return sh.n;
-  return std::max<int64_t>(1, std::min<int64_t>(sh.n, kPadChunkFloats / std::max<int64_t>(g.image, 1)));
+  const int64_t budget = nt == 1 ? kPadChunkFloats1 : kPadChunkFloatsN;
+  return std::max<int64_t>(1, std::min<int64_t>(sh.n, budget / std::max<int64_t>(g.image, 1)));
 }
 
 // xp (nb, C, hp, pitch) <- images [n0, n0 + nb) of x (N, C, H, W) with its zero padding,
@@ -276,7 +281,7 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
   const int64_t mpad = round_up(Kg, MR);
 
   const SourceGeometry g = source_geometry(sh);
-  const int64_t chunk = images_per_chunk(sh, g);
+  const int64_t chunk = images_per_chunk(sh, g, nt);
   const std::vector<int64_t> row_off = row_offsets(sh, d, g);
 
   // Workspace: packed weights (G, kc blocks, Kg/MR panels of MR x kc), the padded chunk,
@@ -408,7 +413,7 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
   const int64_t w_size = sh.k * crs;
 
   const SourceGeometry g = source_geometry(sh);
-  const int64_t chunk = images_per_chunk(sh, g);
+  const int64_t chunk = images_per_chunk(sh, g, nt);
   const std::vector<int64_t> row_off = row_offsets(sh, d, g);
 
   // Workspace: padded chunk; per thread the dout block (Kg, B) and kDwCols im2col rows
