@@ -844,6 +844,7 @@ constexpr int64_t kLaneDwWindowFloats = int64_t{1} << 22;
 // Floats of dout rows that one pass of the weight-gradient tiles streams (from L2): a
 // longer pass sums its 24 accumulators horizontally less often (measured best ~1 MB).
 constexpr int64_t kLaneDwPassFloats = 256 * 1024;
+constexpr int64_t kLaneDwPartFloats = 128 * 1024;
 
 void lanes_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh, int nt) {
   const Dims d = dims_of(sh);
@@ -870,6 +871,16 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   // Within a window, passes of the tiles cover a few output rows, so that the Kg dout
   // rows a pass streams stay in L2.
   const int64_t pass_rows = std::max<int64_t>(1, kLaneDwPassFloats / std::max<int64_t>(Kg * sh.q * L, 1));
+  // A pass runs over the dout rows in parts of at most kLaneDwPartFloats (half of L2),
+  // each part meeting every tile of x, so that the dout rows are still in L2 when the
+  // next x tile reads them: ResNet 3x3 / VGG / Fashion conv2 weight gradient 1-2%
+  // faster with 2 parts than with 1 (the pass length is kept for the horizontal sums).
+  // part_i0: where the parts start, at tile boundaries, then Kg.
+  const int64_t parts_n = std::clamp<int64_t>(ceil_div(Kg * pass_rows * sh.q * L, kLaneDwPartFloats), 1, Kg);
+  std::vector<int64_t> part_i0{0};
+  for (int64_t i0 = 0; i0 < Kg; i0 += dw_tile_rows(Kg, i0))
+    if (i0 > part_i0.back() && i0 >= static_cast<int64_t>(part_i0.size()) * Kg / parts_n) part_i0.push_back(i0);
+  part_i0.push_back(Kg);
   // Tiles of 4 dW columns. With 4 or more channels per group a tile is 4 channels of
   // one kernel tap (r, s): its 4 im2col rows then read the image at the same output
   // pixels, so the pixels whose tap falls in the padding are skipped exactly (rows
@@ -883,7 +894,7 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
 
   // Adds tile t's products over output rows oh0 + [a0, a1) of a window to dwp.
   auto tile = [&](int64_t t, float* dwp, const float* xt, const float* dt, const LaneGeometry& lg,
-                  const LaneGeometry& lgd, int64_t oh0, int64_t a0, int64_t a1) {
+                  const LaneGeometry& lgd, int64_t oh0, int64_t a0, int64_t a1, int64_t ib, int64_t ie) {
     const float* crow[kDwCols];
     int jt;
     int64_t gi, ldj, dw_off, ra = a0, rb = a1, qa = 0, qb = sh.q;
@@ -917,7 +928,7 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
     // Start at output row oh0 + ra, column qa (stride_w is 1 here).
     for (int j = 0; j < jt; ++j) crow[j] += ra * sh.stride_h * lg.pitch + qa * L;
     const int64_t len = (qb - qa) * L;
-    for (int64_t i0 = 0; i0 < Kg;) {
+    for (int64_t i0 = ib; i0 < ie;) {
       const int it = dw_tile_rows(Kg, i0);
       const float* drow[kDwRows];
       for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + ra * lgd.pitch + qa * L;
@@ -939,8 +950,13 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
     to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, false, inner_nt);
     for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
       const int64_t a1 = std::min(oh1 - oh0, a0 + pass_rows);
+      // (With threads sharing the window, one part: a barrier per part would cost more.)
+      const size_t np = inner_nt > 1 ? 1 : part_i0.size() - 1;
+      for (size_t h = 0; h < np; ++h) {
+        const int64_t ib = inner_nt > 1 ? 0 : part_i0[h], ie = inner_nt > 1 ? Kg : part_i0[h + 1];
 #pragma omp parallel for num_threads(inner_nt) schedule(static) if (inner_nt > 1 && tiles > 1)
-      for (int64_t t = 0; t < tiles; ++t) tile(t, dwp, xt, dt, lg, lgd, oh0, a0, a1);
+        for (int64_t t = 0; t < tiles; ++t) tile(t, dwp, xt, dt, lg, lgd, oh0, a0, a1, ib, ie);
+      }
     }
   };
 
