@@ -10,8 +10,10 @@
 //   batch-blocked  (batch >= NR images, groups 1): NR images of a pixel are
 //                  contiguous, so an output pixel of NR images is one panel, its im2col
 //                  rows are already a packed panel (read in place), and taps that fall
-//                  in the padding are skipped exactly. Rows of the image are processed
-//                  in windows of a few MB, one whole window per thread.
+//                  in the padding are skipped exactly (with AVX-512, one batch-reduce
+//                  call per pixel and tile of output channels covers all its kernel
+//                  rows). Rows of the image are processed in windows of a few MB, one
+//                  whole window per thread.
 //   NCHW panels    (other batches, and images left over): NR consecutive output pixels
 //                  per panel, gathered by a few masked loads per row from a zero-padded
 //                  copy whose rows are split by the horizontal stride into phases (so

@@ -10,6 +10,9 @@
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
+//   brgemm      (AVX-512 only) the GEMM micro-kernel's register tile run over several
+//               (A, B) segments before C is stored: all kernel rows of one output pixel
+//               of the batch-blocked forward in one call
 #pragma once
 
 #include <array>
