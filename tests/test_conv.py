@@ -71,12 +71,21 @@ CONV_CASES = {
     "kernel_fills_input": (2, 3, 5, 5, 4, 5, 5, 1, 0, 1, 1, True),
     "output_1x1_padded": (1, 2, 2, 3, 3, 4, 5, 1, (1, 1), 1, 1, True),
     "pad_beyond_kernel": (2, 3, 4, 4, 2, 2, 2, 1, 3, 1, 1, True),
+    # NCHW weight gradient over several column blocks (2337 columns, one block edge
+    # inside an image); padded copies of one image per chunk (133K floats each).
+    "nchw_long_rows": (3, 4, 41, 37, 7, 3, 3, (1, 2), 1, 1, 1, True),
+    "multi_chunk": (3, 1, 400, 330, 2, 3, 3, 2, 1, 1, 1, True),
     # At least one block of images: the batch-blocked path, with images left over.
     "lanes_3x3_pad1": (LANES + 1, 5, 9, 8, 7, 3, 3, 1, 1, 1, 1, True),
     "lanes_groups": (LANES, 6, 7, 9, 12, 3, 2, (1, 2), (2, 1), (2, 1), 3, False),
     "lanes_5x5_stride2": (LANES + 3, 3, 11, 10, 4, 5, 5, 2, 2, 1, 1, True),
     "lanes_c1": (2 * LANES, 1, 12, 12, 6, 5, 5, 1, 0, 1, 1, True),
     "lanes_1x1": (LANES, 16, 5, 6, 20, 1, 1, 1, 0, 1, 1, True),
+    # Kernel rows of >= 32 im2col rows: the window read in place, all taps of a pixel in
+    # one batch-reduce call per tile of output channels (29 = 10 + 10 + 9, 15 = 8 + 7).
+    "lanes_direct_3x3": (LANES + 1, 12, 7, 9, 29, 3, 3, 1, 1, 1, 1, True),
+    "lanes_direct_dilated": (LANES, 8, 6, 10, 15, 5, 4, 1, (2, 1), (2, 1), 1, True),
+    "lanes_direct_stride2": (LANES, 16, 9, 9, 14, 3, 3, 2, 1, 1, 1, False),
 }
 
 
@@ -153,7 +162,7 @@ def test_conv_transpose2d_matches_reference(case, path):
 
 
 SIMD_SUBSET = ["basic_3x3", "prime_7x7_pad3", "k11_stride4", "dilation_rect", "groups3", "depthwise",
-               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1"]
+               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1", "lanes_direct_3x3", "nchw_long_rows", "multi_chunk"]
 
 
 @pytest.mark.parametrize("simd", fl.info()["simd_paths_supported"])

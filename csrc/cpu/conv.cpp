@@ -10,8 +10,10 @@
 //   batch-blocked  (batch >= NR images, groups 1): NR images of a pixel are
 //                  contiguous, so an output pixel of NR images is one panel, its im2col
 //                  rows are already a packed panel (read in place), and taps that fall
-//                  in the padding are skipped exactly. Rows of the image are processed
-//                  in windows of a few MB, one whole window per thread.
+//                  in the padding are skipped exactly (with AVX-512, one batch-reduce
+//                  call per pixel and tile of output channels covers all its kernel
+//                  rows). Rows of the image are processed in windows of a few MB, one
+//                  whole window per thread.
 //   NCHW panels    (other batches, and images left over): NR consecutive output pixels
 //                  per panel, gathered by a few masked loads per row from a zero-padded
 //                  copy whose rows are split by the horizontal stride into phases (so
@@ -144,13 +146,19 @@ SourceGeometry source_geometry(const Conv2dShape& sh) {
   return g;
 }
 
-// Padded copy budget (floats) for one chunk of images: a few MB, so the chunk is
-// still in L3 when the panels read it.
-constexpr int64_t kPadChunkFloats = 2 << 20;
+// Padded copy budget (floats) for one chunk of images. One thread: 1 MB, so that the
+// copy is still in L2 when the panels read it (AlexNet conv1, one 621 KB image per
+// chunk: forward 3-7% and weight gradient 5% faster than with 8 MB chunks left in L3).
+// Several threads: 8 MB, because each chunk costs two fork/join barriers, and on a
+// shared machine a barrier waits for any thread that has lost its core (AlexNet conv1
+// at 2 threads, 1-image chunks: 6x slower).
+constexpr int64_t kPadChunkFloats1 = 256 * 1024;
+constexpr int64_t kPadChunkFloatsN = 2 << 20;
 
-int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g) {
+int64_t images_per_chunk(const Conv2dShape& sh, const SourceGeometry& g, int nt) {
   if (g.direct) return sh.n;
-  return std::max<int64_t>(1, std::min<int64_t>(sh.n, kPadChunkFloats / std::max<int64_t>(g.image, 1)));
+  const int64_t budget = nt == 1 ? kPadChunkFloats1 : kPadChunkFloatsN;
+  return std::max<int64_t>(1, std::min<int64_t>(sh.n, budget / std::max<int64_t>(g.image, 1)));
 }
 
 // xp (nb, C, hp, pitch) <- images [n0, n0 + nb) of x (N, C, H, W) with its zero padding,
@@ -265,31 +273,46 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
   FL_CHECK(ck.nr == gk.nr, "conv2d: internal error: panel widths differ (", ck.nr, " vs ", gk.nr, ")");
   const int MR = gk.mr, NR = gk.nr;
   const int64_t G = sh.groups, Kg = d.kg, crs = d.crs;
+  // The bias rides along as one more depth row: a column of A holding it and a row of
+  // ones in the B panel, so the micro-kernel adds it (one step of kc) instead of a
+  // pass over the output panel afterwards.
+  const int64_t depth = crs + (bias ? 1 : 0);
   // Depth blocks of the im2col rows: KC rows of an NR-wide panel stay in L1.
-  const int64_t kc_blocks = ceil_div(crs, gk.kc);
-  const int64_t kc_max = ceil_div(crs, kc_blocks);
+  const int64_t kc_blocks = ceil_div(depth, gk.kc);
+  const int64_t kc_max = ceil_div(depth, kc_blocks);
   const int64_t mpad = round_up(Kg, MR);
 
   const SourceGeometry g = source_geometry(sh);
-  const int64_t chunk = images_per_chunk(sh, g);
+  const int64_t chunk = images_per_chunk(sh, g, nt);
   const std::vector<int64_t> row_off = row_offsets(sh, d, g);
 
   // Workspace: packed weights (G, kc blocks, Kg/MR panels of MR x kc), the padded chunk,
   // and per thread one B micro-panel (kc_max, NR) and one C panel (mpad, NR).
-  const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * crs));
+  const size_t apack_n = Carver::aligned(static_cast<size_t>(G * mpad * depth));
+  const size_t wb_n = bias ? Carver::aligned(static_cast<size_t>(sh.k * depth)) : 0;
   const size_t pad_n = g.direct ? 0 : Carver::aligned(static_cast<size_t>(chunk * g.image));
   const size_t thread_n = Carver::aligned(static_cast<size_t>(kc_max * NR)) +
                           Carver::aligned(static_cast<size_t>(mpad * NR));
-  Carver carve(workspace(apack_n + pad_n + thread_n * nt));
+  Carver carve(workspace(apack_n + wb_n + pad_n + thread_n * nt));
   float* apack = carve.take(apack_n);
+  float* wb = carve.take(wb_n);
   float* xp = carve.take(pad_n);
   float* thread_bufs = carve.take(thread_n * nt);
 
-  // The weights, packed once: W_g (Kg, CgRS) row-major.
+  // The weights, packed once: W_g (Kg, CgRS) row-major, with the bias as a last column
+  // (wb (K, depth)) when there is one.
+  const float* wsrc = w;
+  if (bias) {
+    for (int64_t k = 0; k < sh.k; ++k) {
+      std::memcpy(wb + k * depth, w + k * crs, crs * sizeof(float));
+      wb[k * depth + crs] = bias[k];
+    }
+    wsrc = wb;
+  }
   for (int64_t gi = 0; gi < G; ++gi)
-    for (int64_t pc = 0; pc < crs; pc += kc_max)
-      gk.pack_a(apack + gi * mpad * crs + pc * mpad, w + gi * Kg * crs + pc, crs, 1, Kg,
-                std::min(kc_max, crs - pc));
+    for (int64_t pc = 0; pc < depth; pc += kc_max)
+      gk.pack_a(apack + gi * mpad * depth + pc * mpad, wsrc + gi * Kg * depth + pc, depth, 1, Kg,
+                std::min(kc_max, depth - pc));
 
   for (int64_t n0 = 0; n0 < sh.n; n0 += chunk) {
     const int64_t nb = std::min(chunk, sh.n - n0);
@@ -318,39 +341,32 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
         const bool in_place = (col0 + valid - 1) / d.pq == n_first;
         for (int64_t gi = 0; gi < G; ++gi) {
           const float* sg = src + gi * d.cg * g.plane;
-          const float* ag = apack + gi * mpad * crs;
+          const float* ag = apack + gi * mpad * depth;
           float* cbase = in_place ? out0 + (n_first * sh.k + gi * Kg) * d.pq + pix0 : cpanel;
           const int64_t ldc = in_place ? d.pq : NR;
           const int ncols = in_place ? static_cast<int>(valid) : NR;
-          for (int64_t pc = 0; pc < crs; pc += kc_max) {
-            const int64_t kc = std::min(kc_max, crs - pc);
-            ck.pack_rows(bpanel, NR, sg, row_off.data() + pc, kc, plan);
+          for (int64_t pc = 0; pc < depth; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, depth - pc);
+            const int64_t rows = std::min(kc, crs - pc);  // im2col rows; the rest is the ones row
+            ck.pack_rows(bpanel, NR, sg, row_off.data() + pc, rows, plan);
+            if (rows < kc)
+              for (int t = 0; t < NR; ++t) bpanel[rows * NR + t] = 1.0f;
             for (int64_t ir = 0; ir < Kg; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, Kg - ir));
               gk.micro(kc, ag + pc * mpad + ir * kc, bpanel, cbase + ir * ldc, ldc, 1, mr, ncols, 1.0f,
                        pc == 0 ? 0.0f : 1.0f);
             }
           }
-          if (in_place) {
-            if (bias) {
-              for (int64_t k = 0; k < Kg; ++k) {
-                const float bv = bias[gi * Kg + k];
-                float* orow = cbase + k * d.pq;
-                for (int64_t t = 0; t < valid; ++t) orow[t] += bv;
-              }
-            }
-            continue;
-          }
-          // Scatter the panel (Kg, valid) to the images it covers, adding the bias.
+          if (in_place) continue;
+          // Scatter the panel (Kg, valid) to the images it covers.
           for (int64_t j = 0; j < valid;) {
             const int64_t col = col0 + j, n = col / d.pq, pix = col % d.pq;
             const int64_t len = std::min(valid - j, d.pq - pix);
             float* o = out0 + (n * sh.k + gi * Kg) * d.pq + pix;
             for (int64_t k = 0; k < Kg; ++k) {
-              const float bv = bias ? bias[gi * Kg + k] : 0.0f;
               const float* c = cpanel + k * NR + j;
               float* orow = o + k * d.pq;
-              for (int64_t t = 0; t < len; ++t) orow[t] = c[t] + bv;
+              for (int64_t t = 0; t < len; ++t) orow[t] = c[t];
             }
             j += len;
           }
@@ -365,13 +381,17 @@ void implicit_forward(float* out, const float* x, const float* w, const float* b
 // ---------------------------------------------------------------------------------
 
 // Columns per block: the reduction length of one pass of a 6 x 4 tile (its horizontal
-// sums cost about as much as 2 steps of the 32 it runs) and the width of the dout
-// block (Kg, B) that the tiles stream from L2.
-constexpr int64_t kDwBlock = 512;
+// sums cost about as much as 2 steps of the tile, so longer is better) and the width
+// of the dout block (Kg, B) that the tiles stream from L2 (kDwBlockFloats at most,
+// half of L2). AlexNet conv1 (Kg 96): 1280 columns and groups of 16 rows are 4-5%
+// faster than 512 and 32; 1024 or 2048 columns are not.
+constexpr int64_t kDwBlockMin = 512;
+constexpr int64_t kDwBlockMax = 1280;
+constexpr int64_t kDwBlockFloats = 128 * 1024;
 constexpr int kDwRows = 6;  // dout rows per tile
 constexpr int kDwCols = 4;  // im2col rows per tile
-// im2col rows packed at once by the NCHW weight gradient (32 x 512 floats: 64 KB, L2).
-constexpr int64_t kDwGroup = 32;
+// im2col rows packed at once by the NCHW weight gradient (16 x 1280 floats: 80 KB, L2).
+constexpr int64_t kDwGroup = 16;
 
 // Rows of the weight-gradient tile that starts at dout row i0 of Kg: tiles of 6, with
 // the remainder spread so that no tile is much thinner than the others (a 2-row tile
@@ -388,11 +408,14 @@ void implicit_backward_weight(float* dw, const float* dout, const float* x, cons
   const Dims d = dims_of(sh);
   const ConvKernels& ck = conv_kernels();
   const int NR = ck.nr;
-  const int64_t G = sh.groups, Kg = d.kg, crs = d.crs, B = kDwBlock;
+  const int64_t G = sh.groups, Kg = d.kg, crs = d.crs;
+  // Columns per block: as long as the dout block (Kg, B) stays within half of L2.
+  const int64_t B = std::clamp<int64_t>(kDwBlockFloats / std::max<int64_t>(Kg, 1) / NR * NR, kDwBlockMin,
+                                        kDwBlockMax);
   const int64_t w_size = sh.k * crs;
 
   const SourceGeometry g = source_geometry(sh);
-  const int64_t chunk = images_per_chunk(sh, g);
+  const int64_t chunk = images_per_chunk(sh, g, nt);
   const std::vector<int64_t> row_off = row_offsets(sh, d, g);
 
   // Workspace: padded chunk; per thread the dout block (Kg, B) and kDwCols im2col rows
@@ -668,10 +691,30 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
   for (int64_t k = 0; k < sh.k; ++k)
     for (int64_t c = 0; c < Cg; ++c)
       for (int64_t rs = 0; rs < sh.r * S; ++rs) wr[k * crs + rs * Cg + c] = w[(k * Cg + c) * sh.r * S + rs];
-  for (int64_t gi = 0; gi < G; ++gi)
-    for (int64_t pc = 0; pc < crs; pc += kc_max)
-      gk.pack_a(apack + gi * mpad * crs + pc * mpad, wr + gi * Kg * crs + pc, crs, 1, Kg,
-                std::min(kc_max, crs - pc));
+  // With a batch-reduce kernel (direct windows only, so one group), all taps of a pixel
+  // are one call per tile of output channels: the weights are packed as whole rows of
+  // crs per tile, a[k*m + i] at apack + i0*crs, and the tiles split K evenly (no thin
+  // last tile: 64 = 4 x 13 + 12 rather than 4 x 14 + 8).
+  const bool brg = direct && ck.brgemm != nullptr;
+  std::vector<int64_t> tile_i0;  // first output channel of each tile, then K
+  if (brg) {
+    const int64_t tiles = ceil_div(Kg, ck.brgemm_mr), base = Kg / tiles, extra = Kg % tiles;
+    for (int64_t t = 0, i0 = 0; t <= tiles; ++t) {
+      tile_i0.push_back(i0);
+      i0 += t < extra ? base + 1 : base;
+    }
+    for (size_t t = 0; t + 1 < tile_i0.size(); ++t) {
+      const int64_t i0 = tile_i0[t], m = tile_i0[t + 1] - i0;
+      float* a = apack + i0 * crs;
+      for (int64_t k = 0; k < crs; ++k)
+        for (int64_t i = 0; i < m; ++i) a[k * m + i] = wr[(i0 + i) * crs + k];
+    }
+  } else {
+    for (int64_t gi = 0; gi < G; ++gi)
+      for (int64_t pc = 0; pc < crs; pc += kc_max)
+        gk.pack_a(apack + gi * mpad * crs + pc * mpad, wr + gi * Kg * crs + pc, crs, 1, Kg,
+                  std::min(kc_max, crs - pc));
+  }
 
   // Output pixel i of the window starting at output row oh0 (window rows from y0).
   auto pixel_panel = [&](int64_t i, int64_t oh0, int64_t y0, int64_t npix, const float* xt, float* ot,
@@ -702,6 +745,24 @@ void lanes_forward(float* out, const float* x, const float* w, const float* bias
       }
     }
     const int64_t ih0 = oh * sh.stride_h - y0, iw0 = ow * sh.stride_w;  // in the window
+    if (brg) {
+      // One segment per kernel row: rows [ranges[2q], ranges[2q+1]) of A, and the
+      // window's consecutive rows from tap (r, s0), channel 0.
+      int64_t lens[64];
+      const float* bs[64];
+      const float* as[64];
+      for (int q = 0; q < nranges; ++q) {
+        const int64_t k = ranges[2 * q], rs = k / Cg, r = rs / S, s = rs % S;
+        lens[q] = ranges[2 * q + 1] - k;
+        bs[q] = xt + ((ih0 + r * sh.dil_h) * wp + iw0 + s) * pixel;
+      }
+      for (size_t t = 0; t + 1 < tile_i0.size(); ++t) {
+        const int64_t i0 = tile_i0[t], m = tile_i0[t + 1] - i0;
+        for (int q = 0; q < nranges; ++q) as[q] = apack + i0 * crs + ranges[2 * q] * m;
+        ck.brgemm(static_cast<int>(m), nranges, lens, as, bs, oc + i0 * npix * L, npix * L);
+      }
+      return;
+    }
     for (int64_t gi = 0; gi < G; ++gi) {
       const float* ag = apack + gi * mpad * crs;
       bool first = true;
@@ -785,6 +846,7 @@ constexpr int64_t kLaneDwWindowFloats = int64_t{1} << 22;
 // Floats of dout rows that one pass of the weight-gradient tiles streams (from L2): a
 // longer pass sums its 24 accumulators horizontally less often (measured best ~1 MB).
 constexpr int64_t kLaneDwPassFloats = 256 * 1024;
+constexpr int64_t kLaneDwPartFloats = 128 * 1024;
 
 void lanes_backward_weight(float* dw, const float* dout, const float* x, const Conv2dShape& sh, int nt) {
   const Dims d = dims_of(sh);
@@ -811,6 +873,16 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
   // Within a window, passes of the tiles cover a few output rows, so that the Kg dout
   // rows a pass streams stay in L2.
   const int64_t pass_rows = std::max<int64_t>(1, kLaneDwPassFloats / std::max<int64_t>(Kg * sh.q * L, 1));
+  // A pass runs over the dout rows in parts of at most kLaneDwPartFloats (half of L2),
+  // each part meeting every tile of x, so that the dout rows are still in L2 when the
+  // next x tile reads them: ResNet 3x3 / VGG / Fashion conv2 weight gradient 1-2%
+  // faster with 2 parts than with 1 (the pass length is kept for the horizontal sums).
+  // part_i0: where the parts start, at tile boundaries, then Kg.
+  const int64_t parts_n = std::clamp<int64_t>(ceil_div(Kg * pass_rows * sh.q * L, kLaneDwPartFloats), 1, Kg);
+  std::vector<int64_t> part_i0{0};
+  for (int64_t i0 = 0; i0 < Kg; i0 += dw_tile_rows(Kg, i0))
+    if (i0 > part_i0.back() && i0 >= static_cast<int64_t>(part_i0.size()) * Kg / parts_n) part_i0.push_back(i0);
+  part_i0.push_back(Kg);
   // Tiles of 4 dW columns. With 4 or more channels per group a tile is 4 channels of
   // one kernel tap (r, s): its 4 im2col rows then read the image at the same output
   // pixels, so the pixels whose tap falls in the padding are skipped exactly (rows
@@ -824,7 +896,7 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
 
   // Adds tile t's products over output rows oh0 + [a0, a1) of a window to dwp.
   auto tile = [&](int64_t t, float* dwp, const float* xt, const float* dt, const LaneGeometry& lg,
-                  const LaneGeometry& lgd, int64_t oh0, int64_t a0, int64_t a1) {
+                  const LaneGeometry& lgd, int64_t oh0, int64_t a0, int64_t a1, int64_t ib, int64_t ie) {
     const float* crow[kDwCols];
     int jt;
     int64_t gi, ldj, dw_off, ra = a0, rb = a1, qa = 0, qb = sh.q;
@@ -858,7 +930,7 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
     // Start at output row oh0 + ra, column qa (stride_w is 1 here).
     for (int j = 0; j < jt; ++j) crow[j] += ra * sh.stride_h * lg.pitch + qa * L;
     const int64_t len = (qb - qa) * L;
-    for (int64_t i0 = 0; i0 < Kg;) {
+    for (int64_t i0 = ib; i0 < ie;) {
       const int it = dw_tile_rows(Kg, i0);
       const float* drow[kDwRows];
       for (int i = 0; i < it; ++i) drow[i] = dt + (gi * Kg + i0 + i) * lgd.plane + ra * lgd.pitch + qa * L;
@@ -880,8 +952,13 @@ void lanes_backward_weight(float* dw, const float* dout, const float* x, const C
     to_lanes(dt, dout, sh.k, sh.p, sh.q, 0, 0, lgd, oh0, nb * L, false, inner_nt);
     for (int64_t a0 = 0; a0 < oh1 - oh0; a0 += pass_rows) {
       const int64_t a1 = std::min(oh1 - oh0, a0 + pass_rows);
+      // (With threads sharing the window, one part: a barrier per part would cost more.)
+      const size_t np = inner_nt > 1 ? 1 : part_i0.size() - 1;
+      for (size_t h = 0; h < np; ++h) {
+        const int64_t ib = inner_nt > 1 ? 0 : part_i0[h], ie = inner_nt > 1 ? Kg : part_i0[h + 1];
 #pragma omp parallel for num_threads(inner_nt) schedule(static) if (inner_nt > 1 && tiles > 1)
-      for (int64_t t = 0; t < tiles; ++t) tile(t, dwp, xt, dt, lg, lgd, oh0, a0, a1);
+        for (int64_t t = 0; t < tiles; ++t) tile(t, dwp, xt, dt, lg, lgd, oh0, a0, a1, ib, ie);
+      }
     }
   };
 
@@ -1384,9 +1461,15 @@ void conv2d_backward_bias(float* db, const float* dout, int64_t n, int64_t k, in
     double acc = 0.0;  // sums of up to N*PQ terms: accumulate the per-plane sums in double
     for (int64_t i = 0; i < n; ++i) {
       const float* plane = dout + (i * k + kk) * pq;
+      // 16 partial sums: independent add chains (vectorised), so the loop runs at the
+      // speed of the loads rather than one add latency per vector (about 2x faster).
+      float part[16] = {};
+      int64_t t = 0;
+      for (; t + 16 <= pq; t += 16)
+        for (int j = 0; j < 16; ++j) part[j] += plane[t + j];
       float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (int64_t t = 0; t < pq; ++t) s += plane[t];
+      for (; t < pq; ++t) s += plane[t];
+      for (int j = 0; j < 16; ++j) s += part[j];
       acc += s;
     }
     db[kk] = static_cast<float>(acc);

@@ -10,10 +10,15 @@
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
+//   brgemm      (AVX-512 only) the GEMM micro-kernel's register tile run over several
+//               (A, B) segments before C is stored: all kernel rows of one output pixel
+//               of the batch-blocked forward in one call
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -384,6 +389,62 @@ void dot_tile_avx512(float* dw, int64_t ldw, int64_t ldj, const float* const* d,
   static constexpr const DotTileFn* table[6] = {DotRow<1>::fns, DotRow<2>::fns, DotRow<3>::fns,
                                                 DotRow<4>::fns, DotRow<5>::fns, DotRow<6>::fns};
   table[it - 1][jt - 1](dw, ldw, ldj, d, col, len, nrows, d_rs, c_rs);
+}
+
+// ---------------------------------------------------------------------------------
+// brgemm: the GEMM micro-kernel's 14 x 32 register tile (two zmm per row, one
+// broadcast of A per row and step), run over several (A, B) segments before C is
+// stored. One call covers every kernel row of an output pixel, where the GEMM
+// micro-kernel needs one call (and one load and store of C) per kernel row.
+// ---------------------------------------------------------------------------------
+
+constexpr int kBrgemmMr = 14;
+
+template <int M>
+void brgemm_avx512_t(int nseg, const int64_t* len, const float* const* as, const float* const* bs, float* c,
+                     int64_t ldc) {
+  __m512 acc[M][2];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    acc[i][0] = _mm512_setzero_ps();
+    acc[i][1] = _mm512_setzero_ps();
+  }
+  for (int q = 0; q < nseg; ++q) {
+    const float* __restrict a = as[q];
+    const float* __restrict b = bs[q];
+    const int64_t kc = len[q];
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; ++p) {
+      const __m512 b0 = _mm512_load_ps(b);
+      const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < M; ++i) {
+        const __m512 ai = _mm512_set1_ps(a[i]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+      }
+      a += M;
+      b += 32;
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    _mm512_storeu_ps(c + i * ldc, acc[i][0]);
+    _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
+  }
+}
+
+using BrgemmFn = void (*)(int, const int64_t*, const float* const*, const float* const*, float*, int64_t);
+
+template <int... Is>
+constexpr std::array<BrgemmFn, sizeof...(Is)> make_brgemm_table(std::integer_sequence<int, Is...>) {
+  return {&brgemm_avx512_t<Is + 1>...};
+}
+
+void brgemm_avx512(int m, int nseg, const int64_t* len, const float* const* a, const float* const* b, float* c,
+                   int64_t ldc) {
+  static constexpr auto table = make_brgemm_table(std::make_integer_sequence<int, kBrgemmMr>{});
+  table[m - 1](nseg, len, a, b, c, ldc);
 }
 #endif
 

@@ -60,6 +60,16 @@ struct ConvKernels {
   // len a multiple of `lanes`; d and col are arrays of it / jt row pointers.
   void (*dot_tile)(float* dw, int64_t ldw, int64_t ldj, const float* const* d, const float* const* col,
                    int64_t len, int64_t nrows, int64_t d_rs, int64_t c_rs, int it, int jt);
+
+  // Batch-reduce micro-kernel (the forward's taps of one output pixel in one call):
+  //   c[i*ldc + t] = sum_{q < nseg} sum_{p < len[q]} a[q][p*m + i] * b[q][p*nr + t]
+  // for i < m <= brgemm_mr, t < nr. The accumulators stay in registers across the
+  // segments (one per kernel row), so C is written once, never read. Null (and
+  // brgemm_mr 0) where the ISA has none; the drivers then call the GEMM micro-kernel
+  // once per segment.
+  void (*brgemm)(int m, int nseg, const int64_t* len, const float* const* a, const float* const* b, float* c,
+                 int64_t ldc);
+  int brgemm_mr;
 };
 
 const ConvKernels& conv_kernels_scalar();
