@@ -157,7 +157,10 @@ def load_checkpoint(path) -> tuple[dict, dict]:
             if _META not in z.files:
                 raise ValueError(f"{path!r} is not a fastlayers checkpoint (no {_META!r} entry; "
                                  f"it holds {z.files[:5]}...)")
-            meta = json.loads(str(z[_META]))
+            try:
+                meta = json.loads(str(z[_META]))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"checkpoint {path!r}: its {_META!r} header is not valid JSON ({e})") from e
             state = {k[len(_STATE):]: z[k] for k in z.files if k.startswith(_STATE)}
     except ValueError:
         raise
