@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_info = sub.add_parser("info", help="build, CPU/SIMD and GPU information")
     p_info.add_argument("--json", action="store_true", help="print as JSON")
+    from fastlayers.cli import train as _train
+
+    _train.add_parser(sub)
     return parser
 
 
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "info":
         return _print_info(args.json)
+    if args.command == "train":
+        from fastlayers.cli import train as _train
+
+        return _train.run(args, parser)
     parser.print_help(sys.stderr)
     return 2
 
