@@ -140,3 +140,33 @@ def test_plots_written_when_matplotlib_is_installed(tmp_path):
     assert main(["train", "--model", "tiny-mlp", "--dataset", "blobs", "--epochs", "2", "--out", str(out),
                  "--no-progress"]) == 0
     assert (out / "curves.png").stat().st_size > 0 and (out / "confusion.png").stat().st_size > 0
+
+
+# --- the zoo through the CLI ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dataset, converged, accuracy", [("and", True, 1.0), ("xor", False, None)])
+def test_perceptron_learns_and_fails_on_xor(dataset, converged, accuracy, capsys):
+    assert main(["train", "--model", "perceptron", "--dataset", dataset, "--epochs", "50", "--json", "-"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["converged"] is converged
+    if accuracy is not None:
+        assert out["test_accuracy"] == accuracy
+    else:
+        assert "not linearly separable" in out["message"]
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def test_fashion_mnist_smoke(capsys):
+    # The real data set (Debian's dataset-fashion-mnist, which .ci/run installs): a
+    # subset, one epoch of the zoo's softmax regression, accuracy well above chance (10%).
+    import os
+
+    if not os.path.isdir(FASHION):
+        pytest.skip(f"optional dataset not installed ({FASHION}: apt-get install dataset-fashion-mnist)")
+    argv = ["train", "--model", "softmax", "--dataset", "fashion-mnist", "--epochs", "1", "--limit", "6000",
+            "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--json", "-"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["num_test"] == 10000 and out["test_accuracy"] > 0.7

@@ -106,7 +106,8 @@ def _target(name, out, rng):
 @pytest.mark.parametrize("name,kw,shape,out_shape", SHAPES, ids=[f"{s[0]}-{i}" for i, s in enumerate(SHAPES)])
 def test_forward_shape_and_backward_gives_finite_grads(name, kw, shape, out_shape, rng):
     net = models.get(name, rng=np.random.default_rng(1), **kw)
-    assert net.arch == {"name": name, "kwargs": kw}
+    assert (net.zoo_name, net.zoo_kwargs) == (name, kw)
+    assert net.default_loss == {"mse_onehot": "mse"}.get(models.info(name).loss, models.info(name).loss)
     x = rng.standard_normal((2, *shape)).astype(np.float32)
     out = net(x)
     assert out.shape == out_shape and out.dtype == np.float32 and np.isfinite(out).all()

@@ -32,10 +32,14 @@ import os
 import sys
 import time
 
-# The model zoo's names (fastlayers.models.get); names registered with
-# fastlayers.io.register_model are accepted too.
-ZOO_NAMES = ("perceptron", "logistic", "softmax", "mlp", "nielsen", "mlp512", "lenet5", "convnet", "vgg", "resnet",
-             "alexnet", "vgg16")
+
+def _zoo_names() -> tuple:
+    """The model zoo's names (fastlayers.models); names registered with
+    fastlayers.io.register_model are accepted too."""
+    from fastlayers import models
+
+    return tuple(models.names())
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
@@ -95,7 +99,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="train a model from the zoo on a dataset and report test metrics",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--model", required=True, help=f"model name: {', '.join(ZOO_NAMES)}")
+    p.add_argument("--model", required=True, help=f"model name: {', '.join(_zoo_names())}")
     p.add_argument("--dataset", required=True, help=f"dataset name: {', '.join(DATASETS)}")
     p.add_argument("--data", metavar="PATH", help="folder of the IDX files (fashion-mnist, mnist)")
     p.add_argument("--epochs", type=_positive_int, default=5)
@@ -179,8 +183,9 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     from fastlayers.train import EarlyStopping, evaluate, fit, predict
 
     parser = getattr(args, "_parser", parser)
-    if args.model not in ZOO_NAMES and args.model not in flio._EXTRA_MODELS:
-        parser.error(f"--model: unknown model {args.model!r}; known: {', '.join(ZOO_NAMES)}")
+    zoo = _zoo_names()
+    if args.model not in zoo and args.model not in flio._EXTRA_MODELS:
+        parser.error(f"--model: unknown model {args.model!r}; known: {', '.join(zoo)}")
     key = args.dataset.lower().replace("_", "-")
     if key not in data.DATASETS:
         parser.error(f"--dataset: unknown dataset {args.dataset!r}; known: {', '.join(data.DATASETS)}")
@@ -215,6 +220,8 @@ def run(args, parser: argparse.ArgumentParser) -> int:
         print(f"fastlayers train: cannot build model {args.model!r} for {ds.name} "
               f"(input {ds.input_shape}, {ds.num_classes} classes): {e}", file=sys.stderr)
         return 1
+    if not isinstance(model, nn.Module):  # the perceptron learns by its own rule
+        return _run_perceptron(model, ds, x_train, y_train, x_test, args, log=sys.stderr if args.json == "-" else sys.stdout)
     loss, one_hot = _make_loss(model)
     t_train = _one_hot(y_train, ds.num_classes) if one_hot else y_train
     t_val = None if y_val is None else (_one_hot(y_val, ds.num_classes) if one_hot else y_val)
@@ -298,6 +305,31 @@ def run(args, parser: argparse.ArgumentParser) -> int:
             "fastlayers_version": fastlayers.__version__,
             "threads": fastlayers.get_num_threads(),
         }
+        text = json.dumps(summary, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    return 0
+
+
+def _run_perceptron(model, ds, x_train, y_train, x_test, args, log) -> int:
+    """Rosenblatt's rule on a two-class dataset: report convergence and test accuracy."""
+    from fastlayers import metrics
+
+    if ds.num_classes != 2:
+        print(f"fastlayers train: the perceptron separates two classes; {ds.name} has {ds.num_classes}",
+              file=sys.stderr)
+        return 1
+    result = model.fit(x_train.reshape(len(x_train), -1), y_train, max_epochs=args.epochs, warn=False)
+    y_pred = model.predict(x_test.reshape(len(x_test), -1))
+    test_acc = metrics.accuracy(ds.y_test, y_pred)
+    print(f"{result.message}\ntest accuracy {test_acc:.4f}", file=log)
+    if args.json:
+        summary = {"model": args.model, "dataset": ds.name, "converged": bool(result.converged),
+                   "epochs_run": int(result.epochs), "message": result.message,
+                   "test_accuracy": float(test_acc), "args": vars_json(args)}
         text = json.dumps(summary, indent=2)
         if args.json == "-":
             print(text)

@@ -12,8 +12,9 @@ generator) and ``init`` (False: build without drawing the weights — see
 models._common.uninitialised; for counting parameters or loading a checkpoint). Each
 returns an nn.Sequential of logits (except ``nielsen``, which ends in a Sigmoid, and
 ``perceptron``, which is not a Module). ``get`` records the name and the keyword
-arguments on the model as ``model.arch = {"name": ..., "kwargs": {...}}`` (rng left
-out), for checkpoints.
+arguments on the model as ``model.zoo_name`` and ``model.zoo_kwargs`` (rng left out),
+which checkpoints (fastlayers.io) store to rebuild it, and the loss it trains with as
+``model.default_loss`` ("cross_entropy", "bce" or "mse" on one-hot targets).
 
 =========== ================================================ =========== =============
 name        architecture                                     input       loss
@@ -121,11 +122,16 @@ def get(name: str, **kw):
     docstring, e.g. ``get("mlp", hidden=(256, 128), activation="tanh")``)."""
     entry = info(name)
     model = entry.build(**kw)
-    arch = {"name": name, "kwargs": {k: v for k, v in kw.items() if k != "rng"}}
-    if isinstance(model, nn.Module):
-        object.__setattr__(model, "arch", arch)
-    else:
-        model.arch = arch
+    recorded = {
+        "zoo_name": name,
+        "zoo_kwargs": {k: v for k, v in kw.items() if k != "rng"},
+        "default_loss": {"mse_onehot": "mse"}.get(entry.loss, entry.loss),
+    }
+    for attr, value in recorded.items():
+        if isinstance(model, nn.Module):
+            object.__setattr__(model, attr, value)  # plain attributes, not registered state
+        else:
+            setattr(model, attr, value)
     return model
 
 
