@@ -12,7 +12,7 @@ array([[4., 4.],
 """
 
 from fastlayers import _cpu
-from fastlayers import data, gradcheck, machine, metrics, models, nn, ops, optim, plots, reference
+from fastlayers import data, gradcheck, io, machine, metrics, models, nn, ops, optim, plots, reference, train
 from fastlayers.runtime import (
     get_num_threads,
     get_simd_path,
@@ -30,6 +30,7 @@ __all__ = [
     "get_simd_path",
     "gradcheck",
     "info",
+    "io",
     "machine",
     "metrics",
     "models",
@@ -40,4 +41,5 @@ __all__ = [
     "reference",
     "set_num_threads",
     "set_simd_path",
+    "train",
 ]
