@@ -36,17 +36,19 @@ namespace vm = ::fastlayers::vmath;
 inline float abs_f(float x) { return __builtin_fabsf(x); }
 
 // e^x for x <= 0 (every exp in this file has a non-positive argument): vm::exp
-// without the upper clamp, and with the last Horner steps as plain FMAs (p r^2 + r + 1
-// becomes ((p r + 1/2) r + 1) r + 1). Same reduction and coefficients, so the same
-// < 3e-7 relative accuracy; exactly 0 below -87.33 (never a denormal or NaN).
+// without the upper clamp, with the last Horner steps as plain FMAs (p r^2 + r + 1
+// becomes ((p r + 1/2) r + 1) r + 1), and the reduction r = x - n ln2 as one FMA with
+// ln2 rounded to float (vm::exp splits ln2 in two). That rounding (1.9e-9) adds
+// |n| 1.9e-9 to the < 3e-7 relative error of vm::exp: < 5e-8 more for x >= -17 (the
+// range where the GELU / softplus values here are above ~1e-8), 2.4e-7 at worst near
+// -87. Exactly 0 below -87.33 (never a denormal or NaN).
 inline float exp_nonpos(float x) {
   const float big = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
   const bool underflow = x < -87.33654f;
   const float xc = underflow ? -87.33654f : x;
   const float t = xc * 1.44269504088896341f + big;
   const float n = t - big;  // round(x / ln2)
-  float r = xc - n * 0.693145751953125f;
-  r = r - n * 1.428606765330187e-06f;
+  const float r = xc - n * 0.693147182464599609375f;  // ln2 rounded to float
   float p = 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
@@ -74,43 +76,52 @@ inline float log1p_f(float u) {
   return p * u;
 }
 
-// 1 + erf(z) (so that the GELU's left tail, where erf(z) -> -1, keeps its relative
-// accuracy). Minimax approximations by N. Juffa (max error ~1 ulp for erf):
-//   |z| <= 0.927734375:  erf(z)     = z + z * P(z^2)
-//   |z| >  0.927734375:  erfc(|z|)  = exp(Q(|z|)),  so 1 + erf(z) = erfc(-z).
-inline float one_plus_erf_f(float z) {
+// Phi(x), the standard normal CDF, with z = x / sqrt(2) and s = z^2 passed in (the
+// backward shares s with the density). Phi = (1 + erf(z)) / 2 from minimax
+// approximations by N. Juffa (max error ~1 ulp for erf), with the halving folded into
+// the coefficients (no separate multiply):
+//   |z| <= 0.927734375:  Phi = 1/2 + z * P(z^2),  P = (1 + P_erf) / 2
+//   |z| >  0.927734375:  erfc(|z|) / 2 = exp(Q(|z|) - ln 2), and Phi = erfc(-z) / 2
+// (left tail: erfc(|z|)/2 directly, so it keeps its relative accuracy where Phi -> 0).
+constexpr float kLn2 = 0.69314718055994531f;
+inline float normal_cdf_f(float z, float s) {
   const float t = abs_f(z);
-  const float s = z * z;
-  float r = -5.96761703e-4f;
-  r = r * s + 4.99119423e-3f;
-  r = r * s - 2.67681349e-2f;
-  r = r * s + 1.12819925e-1f;
-  r = r * s - 3.76125336e-1f;
-  r = r * s + 1.28379166e-1f;
-  const float erf_small = r * z + z;
+  float r = -2.983808515e-4f;
+  r = r * s + 2.495597115e-3f;
+  r = r * s - 1.338406745e-2f;
+  r = r * s + 5.640996250e-2f;
+  r = r * s - 1.880626680e-1f;
+  r = r * s + 5.641895830e-1f;
+  const float cdf_small = r * z + 0.5f;
   float q = -1.72853470e-5f * t + 3.83197126e-4f;
   const float u = -3.88396438e-3f * t + 2.42546219e-2f;
   q = q * s + u;
   q = q * t - 1.06777877e-1f;
   q = q * t - 6.34846687e-1f;
-  q = q * t - 1.28717512e-1f;
-  q = q * t - t;
-  const float erfc_t = exp_nonpos(q);  // erfc(|z|); q -> -inf for large |z|, exp -> 0
-  const float tail = z < 0.0f ? erfc_t : 2.0f - erfc_t;
-  return t <= 0.927734375f ? 1.0f + erf_small : tail;
+  q = q * t - 1.128717512f;  // Juffa's (q t - 0.128717512) t - t, with the -t folded in
+  q = q * t - kLn2;
+  const float half_erfc = exp_nonpos(q);  // erfc(|z|) / 2; q -> -inf for large |z|, exp -> 0
+  const float tail = z < 0.0f ? half_erfc : 1.0f - half_erfc;
+  return t <= 0.927734375f ? cdf_small : tail;
 }
 
 constexpr float kSqrtHalf = 0.70710678118654752f;     // 1 / sqrt(2)
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;   // 1 / sqrt(2 pi)
+constexpr float kLogSqrt2Pi = 0.91893853320467274f;   // log(sqrt(2 pi))
 constexpr float kGeluBeta = 0.79788456080286536f;     // sqrt(2 / pi)
 constexpr float kGeluKappa = 0.044715f;
 
-// GELU, exact: x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2.
-inline float gelu_f(float x) { return 0.5f * x * one_plus_erf_f(x * kSqrtHalf); }
-// d/dx = Phi(x) + x phi(x), phi the standard normal density (0 * 0 far out, never NaN).
+// GELU, exact: x * Phi(x).
+inline float gelu_f(float x) {
+  const float z = x * kSqrtHalf;
+  return x * normal_cdf_f(z, z * z);
+}
+// d/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2/2 - log sqrt(2 pi)) the standard normal
+// density (the 1/sqrt(2 pi) as an add in the exponent; 0 * 0 far out, never NaN).
+// s = x^2 / 2 (halving exact) feeds both the CDF polynomials and the density.
 inline float gelu_grad_f(float x) {
-  const float pdf = kInvSqrt2Pi * exp_nonpos(-0.5f * x * x);
-  return 0.5f * one_plus_erf_f(x * kSqrtHalf) + x * pdf;
+  const float s = 0.5f * x * x;
+  const float pdf = exp_nonpos(-s - kLogSqrt2Pi);
+  return normal_cdf_f(x * kSqrtHalf, s) + x * pdf;
 }
 
 // GELU, tanh approximation: x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
