@@ -60,6 +60,29 @@ inline float exp_nonpos(float x) {
   return underflow ? 0.0f : p * scale;
 }
 
+// 2^y for y <= 0: y = n + r, n = round(y), r in [-1/2, 1/2] exact (a subtraction, no
+// ln2 constant: two FMA-pipe operations fewer than exp_nonpos), then vm::exp's
+// polynomial for e^(r ln2) with the coefficients scaled by powers of ln2, so the same
+// < 3e-7 relative accuracy. For callers that can fold log2(e) into the polynomial that
+// makes y. Exactly 0 below -126 (never a denormal or NaN).
+inline float exp2_nonpos(float y) {
+  const float big = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
+  const bool underflow = y < -126.0f;
+  const float yc = underflow ? -126.0f : y;
+  const float t = yc + big;
+  const float n = t - big;  // round(y)
+  const float r = yc - n;   // exact
+  float p = 1.5506794443e-04f;
+  p = p * r + 1.3333747629e-03f;
+  p = p * r + 9.6179284155e-03f;
+  p = p * r + 5.5504105985e-02f;
+  p = p * r + 2.4022650719e-01f;
+  p = p * r + 6.9314718246e-01f;
+  p = p * r + 1.0f;
+  const float scale = vm::bits_to_float(static_cast<int32_t>(static_cast<uint32_t>(vm::float_to_bits(t)) << 23));
+  return underflow ? 0.0f : p * scale;
+}
+
 // log(1 + u) for u in [0, 1] (softplus): u P(u), P a degree-8 least-max-relative-error
 // fit of log1p(u) / u (fit error 7e-8 relative; float32 rounding adds ~1e-7). No
 // division, no log, and full relative accuracy as u -> 0.
@@ -81,9 +104,8 @@ inline float log1p_f(float u) {
 // approximations by N. Juffa (max error ~1 ulp for erf), with the halving folded into
 // the coefficients (no separate multiply):
 //   |z| <= 0.927734375:  Phi = 1/2 + z * P(z^2),  P = (1 + P_erf) / 2
-//   |z| >  0.927734375:  erfc(|z|) / 2 = exp(Q(|z|) - ln 2), and Phi = erfc(-z) / 2
+//   |z| >  0.927734375:  erfc(|z|) / 2 = 2^(log2(e) Q(|z|) - 1), and Phi = erfc(-z) / 2
 // (left tail: erfc(|z|)/2 directly, so it keeps its relative accuracy where Phi -> 0).
-constexpr float kLn2 = 0.69314718055994531f;
 inline float normal_cdf_f(float z, float s) {
   const float t = abs_f(z);
   float r = -2.983808515e-4f;
@@ -93,20 +115,22 @@ inline float normal_cdf_f(float z, float s) {
   r = r * s - 1.880626680e-1f;
   r = r * s + 5.641895830e-1f;
   const float cdf_small = r * z + 0.5f;
-  float q = -1.72853470e-5f * t + 3.83197126e-4f;
-  const float u = -3.88396438e-3f * t + 2.42546219e-2f;
+  // q = log2(erfc(t) / 2): Juffa's Q times log2(e), so that 2^q needs no ln2 reduction.
+  float q = -2.4937484341e-05f * t + 5.5283657275e-04f;
+  const float u = -5.6033763103e-03f * t + 3.4992024302e-02f;
   q = q * s + u;
-  q = q * t - 1.06777877e-1f;
-  q = q * t - 6.34846687e-1f;
-  q = q * t - 1.128717512f;  // Juffa's (q t - 0.128717512) t - t, with the -t folded in
-  q = q * t - kLn2;
-  const float half_erfc = exp_nonpos(q);  // erfc(|z|) / 2; q -> -inf for large |z|, exp -> 0
+  q = q * t - 1.5404790640e-01f;
+  q = q * t - 9.1589015722e-01f;
+  q = q * t - 1.6283951998f;  // Juffa's (q t - 0.128717512) t - t, with the -t folded in
+  q = q * t - 1.0f;           // log2(1/2)
+  const float half_erfc = exp2_nonpos(q);  // erfc(|z|) / 2; q -> -inf for large |z|, 2^q -> 0
   const float tail = z < 0.0f ? half_erfc : 1.0f - half_erfc;
   return t <= 0.927734375f ? cdf_small : tail;
 }
 
 constexpr float kSqrtHalf = 0.70710678118654752f;     // 1 / sqrt(2)
 constexpr float kLogSqrt2Pi = 0.91893853320467274f;   // log(sqrt(2 pi))
+constexpr float kLog2e = 1.44269504088896341f;        // log2(e)
 constexpr float kGeluBeta = 0.79788456080286536f;     // sqrt(2 / pi)
 constexpr float kGeluKappa = 0.044715f;
 
@@ -115,12 +139,13 @@ inline float gelu_f(float x) {
   const float z = x * kSqrtHalf;
   return x * normal_cdf_f(z, z * z);
 }
-// d/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2/2 - log sqrt(2 pi)) the standard normal
-// density (the 1/sqrt(2 pi) as an add in the exponent; 0 * 0 far out, never NaN).
+// d/dx = Phi(x) + x phi(x), phi(x) = 2^(-log2(e) (x^2/2 + log sqrt(2 pi))) the standard
+// normal density (the 1/sqrt(2 pi) folded into the exponent, one FMA; the rounding of
+// that exponent is the same as of -s - log sqrt(2 pi); 0 * 0 far out, never NaN).
 // s = x^2 / 2 (halving exact) feeds both the CDF polynomials and the density.
 inline float gelu_grad_f(float x) {
   const float s = 0.5f * x * x;
-  const float pdf = exp_nonpos(-s - kLogSqrt2Pi);
+  const float pdf = exp2_nonpos(s * -kLog2e - kLogSqrt2Pi * kLog2e);
   return normal_cdf_f(x * kSqrtHalf, s) + x * pdf;
 }
 
