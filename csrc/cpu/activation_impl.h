@@ -99,54 +99,49 @@ inline float log1p_f(float u) {
   return p * u;
 }
 
-// Phi(x), the standard normal CDF, with z = x / sqrt(2) and s = z^2 passed in (the
-// backward shares s with the density). Phi = (1 + erf(z)) / 2 from minimax
-// approximations by N. Juffa (max error ~1 ulp for erf), with the halving folded into
-// the coefficients (no separate multiply):
-//   |z| <= 0.927734375:  Phi = 1/2 + z * P(z^2),  P = (1 + P_erf) / 2
-//   |z| >  0.927734375:  erfc(|z|) / 2 = 2^(log2(e) Q(|z|) - 1), and Phi = erfc(-z) / 2
-// (left tail: erfc(|z|)/2 directly, so it keeps its relative accuracy where Phi -> 0).
-inline float normal_cdf_f(float z, float s) {
-  const float t = abs_f(z);
-  float r = -2.983808515e-4f;
-  r = r * s + 2.495597115e-3f;
-  r = r * s - 1.338406745e-2f;
-  r = r * s + 5.640996250e-2f;
-  r = r * s - 1.880626680e-1f;
-  r = r * s + 5.641895830e-1f;
-  const float cdf_small = r * z + 0.5f;
-  // q = log2(erfc(t) / 2): Juffa's Q times log2(e), so that 2^q needs no ln2 reduction.
-  float q = -2.4937484341e-05f * t + 5.5283657275e-04f;
-  const float u = -5.6033763103e-03f * t + 3.4992024302e-02f;
+// Phi(x), the standard normal CDF, with s = x^2 passed in (the backward shares it with
+// the density). Phi = (1 + erf(x / sqrt 2)) / 2 from minimax approximations of erf by
+// N. Juffa (max error ~1 ulp), with z = x / sqrt(2), the halving and (in the tail)
+// log2(e) folded into the coefficients, so no multiply is spent on any of them:
+//   |x| <= 0.927734375 sqrt 2:  Phi = 1/2 + x P(x^2)
+//   otherwise:  erfc(|z|) / 2 = 2^Q(|x|), Q = log2(e) Q_juffa(|x| / sqrt 2) - 1, and
+//               Phi = erfc(-z) / 2 (left tail: directly, so it keeps its relative
+//               accuracy where Phi -> 0).
+inline float normal_cdf_f(float x, float s) {
+  const float t = abs_f(x);
+  float r = -6.5933477345e-06f;
+  r = r * s + 1.1029084999e-04f;
+  r = r * s - 1.1829956202e-03f;
+  r = r * s + 9.9719669670e-03f;
+  r = r * s - 6.6490195692e-02f;
+  r = r * s + 3.9894229174e-01f;
+  const float cdf_small = r * x + 0.5f;
+  float q = -2.2041831471e-06f * t + 6.9104571594e-05f;
+  const float u = -9.9054630846e-04f * t + 8.7480060756e-03f;
   q = q * s + u;
-  q = q * t - 1.5404790640e-01f;
-  q = q * t - 9.1589015722e-01f;
-  q = q * t - 1.6283951998f;  // Juffa's (q t - 0.128717512) t - t, with the -t folded in
+  q = q * t - 5.4464161396e-02f;
+  q = q * t - 4.5794507861e-01f;
+  q = q * t - 1.1514493227f;  // Juffa's (q t - 0.128717512) t - t, with the -t folded in
   q = q * t - 1.0f;           // log2(1/2)
-  const float half_erfc = exp2_nonpos(q);  // erfc(|z|) / 2; q -> -inf for large |z|, 2^q -> 0
-  const float tail = z < 0.0f ? half_erfc : 1.0f - half_erfc;
-  return t <= 0.927734375f ? cdf_small : tail;
+  const float half_erfc = exp2_nonpos(q);  // erfc(|z|) / 2; q -> -inf for large |x|, 2^q -> 0
+  const float tail = x < 0.0f ? half_erfc : 1.0f - half_erfc;
+  return t <= 1.31201458f ? cdf_small : tail;  // 0.927734375 sqrt 2
 }
 
-constexpr float kSqrtHalf = 0.70710678118654752f;     // 1 / sqrt(2)
 constexpr float kLogSqrt2Pi = 0.91893853320467274f;   // log(sqrt(2 pi))
 constexpr float kLog2e = 1.44269504088896341f;        // log2(e)
 constexpr float kGeluBeta = 0.79788456080286536f;     // sqrt(2 / pi)
 constexpr float kGeluKappa = 0.044715f;
 
 // GELU, exact: x * Phi(x).
-inline float gelu_f(float x) {
-  const float z = x * kSqrtHalf;
-  return x * normal_cdf_f(z, z * z);
-}
+inline float gelu_f(float x) { return x * normal_cdf_f(x, x * x); }
 // d/dx = Phi(x) + x phi(x), phi(x) = 2^(-log2(e) (x^2/2 + log sqrt(2 pi))) the standard
-// normal density (the 1/sqrt(2 pi) folded into the exponent, one FMA; the rounding of
-// that exponent is the same as of -s - log sqrt(2 pi); 0 * 0 far out, never NaN).
-// s = x^2 / 2 (halving exact) feeds both the CDF polynomials and the density.
+// normal density (1/2 and 1/sqrt(2 pi) folded into the exponent, one FMA whose rounding
+// matches that of -x^2/2 - log sqrt(2 pi); 0 * 0 far out, never NaN).
 inline float gelu_grad_f(float x) {
-  const float s = 0.5f * x * x;
-  const float pdf = exp2_nonpos(s * -kLog2e - kLogSqrt2Pi * kLog2e);
-  return normal_cdf_f(x * kSqrtHalf, s) + x * pdf;
+  const float s = x * x;
+  const float pdf = exp2_nonpos(s * (-0.5f * kLog2e) - kLogSqrt2Pi * kLog2e);
+  return normal_cdf_f(x, s) + x * pdf;
 }
 
 // GELU, tanh approximation: x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
