@@ -7,9 +7,16 @@
 // Accuracy (float32, measured against float64 in tests/test_activation.py): every
 // forward and derivative within a few 1e-7 absolute / relative of the exact value, with
 // no overflow to inf/NaN for finite inputs (exp saturates, tails select the limit).
+// One exception: exact GELU's left tail (x < -2) is within ~1e-5 relative only (Juffa's
+// erf is accurate to 1 ulp of erf, not of erfc), i.e. < 1e-8 absolute.
 // Speed: on one core the cheap ops (relu, leaky_relu, add, sigmoid/tanh backward) are
-// memory-bound; the rest are bound by the vector operation count of exp/log/erf (~1
-// zmm op per cycle on the Zen 4 here), which is why vmath::exp builds 2^n with a single shift.
+// memory-bound; exp/log/erf-based ones are bound by the count of FMA-pipe vector ops
+// (multiply / FMA: ~1 zmm per cycle on the Zen 4 here; adds, compares, selects and
+// shifts go to other pipes). Hence: constants folded into polynomial coefficients
+// (GELU's 1/sqrt 2, 1/2, log2 e), exp2 with an exact reduction where log2 e can be
+// folded, exp without the clamps a non-positive argument does not need, and log1p as a
+// plain polynomial (no division). At 16 M elements GELU and softplus then run at
+// ~15-18 GB/s, close to the ~20 GB/s the core streams.
 #pragma once
 
 #include <cstdint>
@@ -35,13 +42,13 @@ namespace vm = ::fastlayers::vmath;
 
 inline float abs_f(float x) { return __builtin_fabsf(x); }
 
-// e^x for x <= 0 (every exp in this file has a non-positive argument): vm::exp
-// without the upper clamp, with the last Horner steps as plain FMAs (p r^2 + r + 1
-// becomes ((p r + 1/2) r + 1) r + 1), and the reduction r = x - n ln2 as one FMA with
-// ln2 rounded to float (vm::exp splits ln2 in two). That rounding (1.9e-9) adds
-// |n| 1.9e-9 to the < 3e-7 relative error of vm::exp: < 5e-8 more for x >= -17 (the
-// range where the GELU / softplus values here are above ~1e-8), 2.4e-7 at worst near
-// -87. Exactly 0 below -87.33 (never a denormal or NaN).
+// e^x for x <= 0 (softplus's e^-|z|): vm::exp without the upper clamp, with the last
+// Horner steps as plain FMAs (p r^2 + r + 1 becomes ((p r + 1/2) r + 1) r + 1), and
+// the reduction r = x - n ln2 as one FMA with ln2 rounded to float (vm::exp splits
+// ln2 in two). That rounding (1.9e-9) adds |n| 1.9e-9 to the < 3e-7 relative error of
+// vm::exp: < 5e-8 more for x >= -17 (results above ~4e-8), 2.4e-7 at worst near -87.
+// Exactly 0 below -87.33 (never a denormal or NaN). (x * log2 e feeding exp2_nonpos
+// would save one more FMA but lose |x| 6e-8 relative to the rounding of the product.)
 inline float exp_nonpos(float x) {
   const float big = 12582912.0f + 127.0f;  // 1.5 * 2^23 + exponent bias
   const bool underflow = x < -87.33654f;
