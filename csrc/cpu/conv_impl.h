@@ -153,7 +153,17 @@ void pack_rows_avx512(float* dst, int64_t ld, const float* src, const int64_t* r
 // deinterleave: one row of the input split into its stride_w phases
 // ---------------------------------------------------------------------------------
 
+// Portable version; phases 2 and 4 as compile-time constants, so that the compiler can
+// vectorise the constant-stride loads (AVX2: permutes).
+template <int P>
+void deinterleave_fixed(float* dst, int64_t dst_stride, const float* src, int64_t count) {
+  for (int64_t j = 0; j < count; ++j)
+    for (int ph = 0; ph < P; ++ph) dst[ph * dst_stride + j] = src[j * P + ph];
+}
+
 void deinterleave_generic(float* dst, int64_t dst_stride, const float* src, int64_t phases, int64_t count) {
+  if (phases == 2) return deinterleave_fixed<2>(dst, dst_stride, src, count);
+  if (phases == 4) return deinterleave_fixed<4>(dst, dst_stride, src, count);
   for (int64_t ph = 0; ph < phases; ++ph) {
     float* d = dst + ph * dst_stride;
     for (int64_t j = 0; j < count; ++j) d[j] = src[j * phases + ph];
