@@ -7,6 +7,8 @@
 //   copy_rows   the same for the batch-blocked layout, where a row is NR images side
 //               by side: a plain copy of NR floats
 //   to_lanes / from_lanes  transposes into and out of that layout (16 x 16 blocks)
+//   deinterleave  one input row split into its stride_w phases (the padded copy of the
+//               NCHW path; AVX-512 permutes for strides 2 and 4)
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
