@@ -75,6 +75,11 @@ CONV_CASES = {
     # inside an image); padded copies of one image per chunk (133K floats each).
     "nchw_long_rows": (3, 4, 41, 37, 7, 3, 3, (1, 2), 1, 1, 1, True),
     "multi_chunk": (3, 1, 400, 330, 2, 3, 3, 2, 1, 1, 1, True),
+    # Stride-phase split of long rows (vectorised for strides 2 and 4): full steps of 16,
+    # a masked tail, padding on both sides, rows cut short by the last window.
+    "wide_stride4_pad3": (1, 2, 9, 157, 3, 5, 5, 4, 3, 1, 1, True),
+    "wide_stride2_rect_pad": (1, 2, 6, 75, 3, 3, 4, 2, (0, 1), 1, 1, False),
+    "wide_stride4_cut": (2, 1, 12, 70, 2, 3, 3, 4, 0, 1, 1, True),
     # At least one block of images: the batch-blocked path, with images left over.
     "lanes_3x3_pad1": (LANES + 1, 5, 9, 8, 7, 3, 3, 1, 1, 1, 1, True),
     "lanes_groups": (LANES, 6, 7, 9, 12, 3, 2, (1, 2), (2, 1), (2, 1), 3, False),
@@ -162,7 +167,8 @@ def test_conv_transpose2d_matches_reference(case, path):
 
 
 SIMD_SUBSET = ["basic_3x3", "prime_7x7_pad3", "k11_stride4", "dilation_rect", "groups3", "depthwise",
-               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1", "lanes_direct_3x3", "nchw_long_rows", "multi_chunk"]
+               "lanes_3x3_pad1", "lanes_c1", "lanes_1x1", "lanes_direct_3x3", "nchw_long_rows", "multi_chunk",
+               "wide_stride4_pad3", "wide_stride4_cut"]
 
 
 @pytest.mark.parametrize("simd", fl.info()["simd_paths_supported"])

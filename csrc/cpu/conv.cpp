@@ -168,6 +168,7 @@ void pad_chunk(float* xp, const float* x, const Conv2dShape& sh, const SourceGeo
   const int64_t planes = nb * sh.c;
   const int64_t left = std::min(sh.pad_left, g.wp);
   const int64_t copy_w = std::clamp<int64_t>(g.wp - sh.pad_left, 0, sh.w);
+  const ConvKernels& ck = conv_kernels();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && planes > 1)
   for (int64_t i = 0; i < planes; ++i) {
     const float* src = x + (n0 * sh.c + i) * sh.h * sh.w;
@@ -186,17 +187,24 @@ void pad_chunk(float* xp, const float* x, const Conv2dShape& sh, const SourceGeo
         std::memset(drow + left + copy_w, 0, (g.pitch - left - copy_w) * sizeof(float));
         continue;
       }
+      // Columns [jlo, jhi) of every phase row read the image: one vectorised split
+      // (AlexNet conv1: the scalar strided loop was 4% of forward and weight gradient).
+      const int64_t P = g.phases;
+      const int64_t end_col = std::min(left + copy_w, g.wp);  // padded columns [left, end_col)
+      const int64_t jlo = ceil_div(sh.pad_left, P), jhi = std::min(g.wq, end_col / P);
+      const bool split = jhi > jlo;
+      if (split) ck.deinterleave(drow + jlo, g.wq, srow + (jlo * P - sh.pad_left), P, jhi - jlo);
       for (int64_t ph = 0; ph < g.phases; ++ph) {
         // Phase row ph holds padded columns j*phases + ph; the image's are those with
-        // 0 <= j*phases + ph - pad_left < W (and < wp).
+        // 0 <= j*phases + ph - pad_left < W (and < wp). [jlo, jhi) lies inside them.
         float* prow = drow + ph * g.wq;
-        const int64_t P = g.phases, first = ph >= left ? 0 : ceil_div(left - ph, P);
-        const int64_t end_col = std::min(left + copy_w, g.wp);  // padded columns [left, end_col)
+        const int64_t first = ph >= left ? 0 : ceil_div(left - ph, P);
         const int64_t last = end_col > ph ? std::min(g.wq, ceil_div(end_col - ph, P)) : 0;
         const int64_t j0 = std::min(first, g.wq), j1 = std::max(j0, last);
         for (int64_t j = 0; j < j0; ++j) prow[j] = 0.0f;
         const float* s0 = srow + (j0 * P + ph - sh.pad_left);
-        for (int64_t j = j0; j < j1; ++j) prow[j] = s0[(j - j0) * P];
+        for (int64_t j = j0; j < (split ? jlo : j1); ++j) prow[j] = s0[(j - j0) * P];
+        for (int64_t j = split ? jhi : j1; j < j1; ++j) prow[j] = s0[(j - j0) * P];
         for (int64_t j = j1; j < g.wq; ++j) prow[j] = 0.0f;
       }
     }

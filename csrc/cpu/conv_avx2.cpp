@@ -8,7 +8,8 @@ namespace conv_detail {
 
 const ConvKernels& conv_kernels_avx2() {
   static const ConvKernels k{"avx2", 16, 16, &pack_rows_generic, &copy_rows_generic<16>,
-                                 &to_lanes_generic<16>, &from_lanes_generic<16>, &dot_tile_avx2, nullptr, 0};
+                                 &to_lanes_generic<16>, &from_lanes_generic<16>, &dot_tile_avx2, nullptr, 0,
+                                 &deinterleave_generic};
   return k;
 }
 

@@ -8,7 +8,8 @@ namespace conv_detail {
 
 const ConvKernels& conv_kernels_avx512() {
   static const ConvKernels k{"avx512", 16, 32, &pack_rows_avx512, &copy_rows_avx512,
-                                 &to_lanes_avx512, &from_lanes_avx512, &dot_tile_avx512, &brgemm_avx512, kBrgemmMr};
+                                 &to_lanes_avx512, &from_lanes_avx512, &dot_tile_avx512, &brgemm_avx512, kBrgemmMr,
+                                 &deinterleave_avx512};
   return k;
 }
 

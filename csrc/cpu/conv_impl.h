@@ -7,6 +7,8 @@
 //   copy_rows   the same for the batch-blocked layout, where a row is NR images side
 //               by side: a plain copy of NR floats
 //   to_lanes / from_lanes  transposes into and out of that layout (16 x 16 blocks)
+//   deinterleave  one input row split into its stride_w phases (the padded copy of the
+//               NCHW path; AVX-512 permutes for strides 2 and 4)
 //   dot_tile    a 6 x 4 tile of the weight gradient: dot products along the pixels
 //               (both operands are contiguous along the reduction, so nothing needs
 //               transposing; 24 vector accumulators, summed horizontally at the end)
@@ -146,6 +148,73 @@ void pack_rows_avx512(float* dst, int64_t ld, const float* src, const int64_t* r
     _mm512_storeu_ps(dst + p * ld, v0);
     _mm512_storeu_ps(dst + p * ld + 16, v1);
   }
+}
+#endif
+
+// ---------------------------------------------------------------------------------
+// deinterleave: one row of the input split into its stride_w phases
+// ---------------------------------------------------------------------------------
+
+// Portable version; phases 2 and 4 as compile-time constants, so that the compiler can
+// vectorise the constant-stride loads (AVX2: permutes).
+template <int P>
+void deinterleave_fixed(float* dst, int64_t dst_stride, const float* src, int64_t count) {
+  for (int64_t j = 0; j < count; ++j)
+    for (int ph = 0; ph < P; ++ph) dst[ph * dst_stride + j] = src[j * P + ph];
+}
+
+void deinterleave_generic(float* dst, int64_t dst_stride, const float* src, int64_t phases, int64_t count) {
+  if (phases == 2) return deinterleave_fixed<2>(dst, dst_stride, src, count);
+  if (phases == 4) return deinterleave_fixed<4>(dst, dst_stride, src, count);
+  for (int64_t ph = 0; ph < phases; ++ph) {
+    float* d = dst + ph * dst_stride;
+    for (int64_t j = 0; j < count; ++j) d[j] = src[j * phases + ph];
+  }
+}
+
+#if defined(__AVX512F__)
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// Phases 2 and 4 (the common strides) by two-source permutes, 16 outputs per phase
+// per step; a masked last step reads no element past src[count*phases).
+void deinterleave_avx512(float* dst, int64_t dst_stride, const float* src, int64_t phases, int64_t count) {
+  if (phases == 2) {
+    const __m512i i0 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < count; j += 16) {
+      const int64_t n = count - j;  // outputs left; the source has 2n floats from j*2
+      const float* s = src + 2 * j;
+      const __m512 a = _mm512_maskz_loadu_ps(first_lanes(2 * n), s);
+      const __m512 b = _mm512_maskz_loadu_ps(first_lanes(2 * n - 16), s + 16);
+      const __mmask16 m = first_lanes(n);
+      _mm512_mask_storeu_ps(dst + j, m, _mm512_permutex2var_ps(a, i0, b));
+      _mm512_mask_storeu_ps(dst + dst_stride + j, m, _mm512_permutex2var_ps(a, i1, b));
+    }
+    return;
+  }
+  if (phases == 4) {
+    // Lane i of phase ph: element ph + 4*(i % 8) of (a, b) for i < 8, of (c, d) above.
+    const __m512i base = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    for (int64_t j = 0; j < count; j += 16) {
+      const int64_t n = count - j;
+      const float* s = src + 4 * j;
+      const __m512 a = _mm512_maskz_loadu_ps(first_lanes(4 * n), s);
+      const __m512 b = _mm512_maskz_loadu_ps(first_lanes(4 * n - 16), s + 16);
+      const __m512 c = _mm512_maskz_loadu_ps(first_lanes(4 * n - 32), s + 32);
+      const __m512 d = _mm512_maskz_loadu_ps(first_lanes(4 * n - 48), s + 48);
+      const __mmask16 m = first_lanes(n);
+#pragma GCC unroll 4
+      for (int ph = 0; ph < 4; ++ph) {
+        const __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32(ph));
+        const __m512 lo = _mm512_permutex2var_ps(a, idx, b), hi = _mm512_permutex2var_ps(c, idx, d);
+        _mm512_mask_storeu_ps(dst + ph * dst_stride + j, m, _mm512_mask_blend_ps(0xFF00, lo, hi));
+      }
+    }
+    return;
+  }
+  deinterleave_generic(dst, dst_stride, src, phases, count);
 }
 #endif
 

@@ -70,6 +70,10 @@ struct ConvKernels {
   void (*brgemm)(int m, int nseg, const int64_t* len, const float* const* a, const float* const* b, float* c,
                  int64_t ldc);
   int brgemm_mr;
+
+  // Stride-phase split of one input row (the padded layout of conv.cpp):
+  //   dst[ph*dst_stride + j] = src[j*phases + ph]   for ph < phases, j < count.
+  void (*deinterleave)(float* dst, int64_t dst_stride, const float* src, int64_t phases, int64_t count);
 };
 
 const ConvKernels& conv_kernels_scalar();
