@@ -30,33 +30,35 @@ inline __mmask16 column_mask(int n, int v) {
   return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
 }
 
-template <int M>
+// U <= NV: the vectors per row actually used. An edge panel with at most 16 valid
+// columns runs with U = 1 and skips the FMAs whose lanes would all be masked out.
+template <int M, int U>
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
                   int64_t rs_c, int64_t cs_c, int m, int n, float alpha, float beta) {
-  __m512 acc[M][NV];
+  __m512 acc[M][U];
 #pragma GCC unroll 16
   for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < U; ++v) acc[i][v] = _mm512_setzero_ps();
   if (cs_c == 1) {
     // Every 64-byte line of the tile's rows: C is read (beta != 0) or written only after
     // the k loop, by which time the lines are in L1.
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v)
+      for (int v = 0; v < U; ++v)
         _mm_prefetch(reinterpret_cast<const char*>(c + i * rs_c + 16 * v), _MM_HINT_T0);
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
-    __m512 bv[NV];
+    __m512 bv[U];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+    for (int v = 0; v < U; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < U; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += MR;
     b += NR;
@@ -64,14 +66,14 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
 
   const __m512 va = _mm512_set1_ps(alpha);
   if (cs_c == 1) {
-    __mmask16 mask[NV];
-    for (int v = 0; v < NV; ++v) mask[v] = column_mask(n, v);
+    __mmask16 mask[U];
+    for (int v = 0; v < U; ++v) mask[v] = column_mask(n, v);
     const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       float* row = c + i * rs_c;
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
+      for (int v = 0; v < U; ++v) {
         __m512 r = _mm512_mul_ps(va, acc[i][v]);
         if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + 16 * v), r);
         _mm512_mask_storeu_ps(row + 16 * v, mask[v], r);
@@ -80,21 +82,23 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
   } else {
     alignas(64) float tile[M * NR];
     for (int i = 0; i < M; ++i)
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
+      for (int v = 0; v < U; ++v) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
     store_tile_generic(tile, NR, c, rs_c, cs_c, m, n, alpha, beta);
   }
 }
 
-// micro_kernel<1> ... micro_kernel<MR>, indexed by row count - 1.
-template <int... Is>
+// micro_kernel<1, U> ... micro_kernel<MR, U>, indexed by row count - 1.
+template <int U, int... Is>
 constexpr std::array<MicroKernel, sizeof...(Is)> make_row_table(std::integer_sequence<int, Is...>) {
-  return {&micro_kernel<Is + 1>...};
+  return {&micro_kernel<Is + 1, U>...};
 }
-constexpr auto kRowKernels = make_row_table(std::make_integer_sequence<int, MR>{});
+constexpr auto kRowKernels = make_row_table<NV>(std::make_integer_sequence<int, MR>{});
+constexpr auto kRowKernelsHalf = make_row_table<1>(std::make_integer_sequence<int, MR>{});
+static_assert(NV == 2, "the narrow-panel table assumes two vectors per row");
 
 void micro_dispatch(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c,
                     int64_t cs_c, int m, int n, float alpha, float beta) {
-  kRowKernels[m - 1](kc, a, b, c, rs_c, cs_c, m, n, alpha, beta);
+  (n <= 16 ? kRowKernelsHalf : kRowKernels)[m - 1](kc, a, b, c, rs_c, cs_c, m, n, alpha, beta);
 }
 
 // Dot-product tile for narrow C: MI rows x NJ columns of C, each the dot product of an A
