@@ -170,7 +170,7 @@ class Optimizer:
                 self._update(p, state, g)
 
     def _update(self, p: Parameter, state: dict, group: dict) -> None:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__}: an Optimizer subclass defines _update(p, state, group)")
 
     @staticmethod
     def _buffer(state: dict, name: str, p: Parameter, fill: float = 0.0) -> np.ndarray:
@@ -384,7 +384,7 @@ class _Schedule:
         self.last_epoch = 0
 
     def _lr(self, base: float, epoch: int) -> float:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__}: a schedule defines _lr(base, epoch) or overrides step()")
 
     def step(self, metric=None) -> None:
         """Advance one epoch (``metric`` is ignored; accepted so every schedule is called alike)."""

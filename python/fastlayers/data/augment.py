@@ -222,7 +222,7 @@ class Transform:
         return self.apply(x, chosen, rng)
 
     def apply(self, x: np.ndarray, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__}: a Transform subclass defines apply(x, chosen, rng)")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "rng")

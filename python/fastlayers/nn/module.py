@@ -380,10 +380,10 @@ class Module:
     # ---- forward / backward ------------------------------------------------------------
 
     def forward(self, x):
-        raise NotImplementedError(f"{type(self).__name__}.forward")
+        raise TypeError(f"{type(self).__name__} has no forward(): a Module subclass defines forward and backward")
 
     def backward(self, grad_out):
-        raise NotImplementedError(f"{type(self).__name__}.backward")
+        raise TypeError(f"{type(self).__name__} has no backward(): a Module subclass defines forward and backward")
 
     def __call__(self, x):
         """forward(x); also records the output shape while summary() runs."""
