@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fastlayers.cli import train as _train
 
     _train.add_parser(sub)
+    from fastlayers.cli import bench as _bench
+
+    _bench.add_parser(sub)
     return parser
 
 
@@ -66,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         from fastlayers.cli import train as _train
 
         return _train.run(args, parser)
+    if args.command == "bench":
+        from fastlayers.cli import bench as _bench
+
+        return _bench.run(args, parser)
     parser.print_help(sys.stderr)
     return 2
 
