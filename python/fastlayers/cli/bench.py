@@ -138,7 +138,10 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     repeat = args.repeat or (3 if args.quick else 7)
     min_time = 0.005 if args.quick else 0.05
 
-    h = header()
+    from fastlayers.bench import gemm as gemm_cases
+
+    with gemm_cases.threads(threads):  # so the header reports the BLAS threads in force
+        h = header()
     h["threads"] = threads
     print(f"fastlayers {h['fastlayers']}  python {h['python']}  numpy {h['numpy']}  torch {h['torch'] or 'not installed'}")
     print(f"cpu {h['cpu']}  simd {h['simd_path']}  threads {threads}")
