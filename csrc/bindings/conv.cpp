@@ -16,21 +16,15 @@
 namespace fastlayers::bindings {
 namespace {
 
-void require_tensor(const py::array& a, int ndim, const char* name) {
-  require_float32(a, name);
-  require_ndim(a, ndim, name);
-  require_c_contiguous(a, name);
-}
-
 // The convolution described by an input-side array (N, C, H, W), the weights and an
 // output-side array (N, K, P, Q), checked for consistency.
 Conv2dShape make_shape(const py::array& xs, const char* xname, const py::array& w, const char* wname,
                        const py::array& os, const char* oname, int64_t stride_h, int64_t stride_w,
                        int64_t pad_top, int64_t pad_left, int64_t dil_h, int64_t dil_w,
                        int64_t groups) {
-  require_tensor(xs, 4, xname);
-  require_tensor(w, 4, wname);
-  require_tensor(os, 4, oname);
+  require_input(xs, 4, xname);
+  require_input(w, 4, wname);
+  require_input(os, 4, oname);
   Conv2dShape sh{};
   sh.n = xs.shape(0);
   sh.c = xs.shape(1);
@@ -98,11 +92,8 @@ void backward_weight_binding(py::array dw, py::array dout, py::array x, int64_t 
 }
 
 void backward_bias_binding(py::array db, py::array dout) {
-  require_tensor(dout, 4, "dout");
-  require_float32(db, "db");
-  require_ndim(db, 1, "db");
-  require_c_contiguous(db, "db");
-  require_writeable(db, "db");
+  require_input(dout, 4, "dout");
+  require_output(db, 1, "db");
   FL_CHECK(db.shape(0) == dout.shape(1), "db: expected shape (", dout.shape(1), ",), got (",
            db.shape(0), ",)");
   const int64_t n = dout.shape(0), k = dout.shape(1), pq = dout.shape(2) * dout.shape(3);

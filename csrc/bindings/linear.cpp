@@ -48,9 +48,7 @@ void forward_binding(py::array y, py::array x, py::array w, py::object b, bool r
   const float* bp = nullptr;
   if (!b.is_none()) {
     const auto barr = py::cast<py::array>(b);
-    require_float32(barr, "b");
-    require_ndim(barr, 1, "b");
-    require_c_contiguous(barr, "b");
+    require_input(barr, 1, "b");
     FL_CHECK(barr.shape(0) == s.out, "b: expected shape (", s.out, ",), got (", barr.shape(0), ",)");
     bp = static_cast<const float*>(barr.data());
   }

@@ -44,9 +44,7 @@ Pool2dShape make_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, i
 // out (N, C, OH, OW) <- max pool of x (N, C, H, W); argmax (N, C, OH, OW) int32 or None.
 void max_pool2d_forward_binding(py::array out, py::object argmax_or_none, py::array x,
                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
-  require_float32(x, "x");
-  require_ndim(x, 4, "x");
-  require_c_contiguous(x, "x");
+  require_input(x, 4, "x");
   const Pool2dShape s = make_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kh, kw, sh, sw, ph, pw);
   const int64_t oshape[4] = {s.n, s.c, s.oh, s.ow};
   require_nchw(out, "out", oshape);
@@ -71,10 +69,7 @@ void max_pool2d_forward_binding(py::array out, py::object argmax_or_none, py::ar
 // dx (N, C, H, W) <- scatter of dout (N, C, OH, OW) to argmax (N, C, OH, OW).
 void max_pool2d_backward_binding(py::array dx, py::array dout, py::array argmax, int64_t kh,
                                  int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
-  require_float32(dx, "dx");
-  require_ndim(dx, 4, "dx");
-  require_c_contiguous(dx, "dx");
-  require_writeable(dx, "dx");
+  require_output(dx, 4, "dx");
   const Pool2dShape s = make_shape(dx.shape(0), dx.shape(1), dx.shape(2), dx.shape(3), kh, kw, sh, sw, ph, pw);
   const int64_t oshape[4] = {s.n, s.c, s.oh, s.ow};
   require_nchw(dout, "dout", oshape);
@@ -92,9 +87,7 @@ void max_pool2d_backward_binding(py::array dx, py::array dout, py::array argmax,
 // out (N, C, OH, OW) <- average pool of x (N, C, H, W), zero padding counted.
 void avg_pool2d_forward_binding(py::array out, py::array x, int64_t kh, int64_t kw, int64_t sh,
                                 int64_t sw, int64_t ph, int64_t pw) {
-  require_float32(x, "x");
-  require_ndim(x, 4, "x");
-  require_c_contiguous(x, "x");
+  require_input(x, 4, "x");
   const Pool2dShape s = make_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kh, kw, sh, sw, ph, pw);
   const int64_t oshape[4] = {s.n, s.c, s.oh, s.ow};
   require_nchw(out, "out", oshape);
@@ -108,10 +101,7 @@ void avg_pool2d_forward_binding(py::array out, py::array x, int64_t kh, int64_t 
 // dx (N, C, H, W) <- gradient of the average pool for dout (N, C, OH, OW).
 void avg_pool2d_backward_binding(py::array dx, py::array dout, int64_t kh, int64_t kw, int64_t sh,
                                  int64_t sw, int64_t ph, int64_t pw) {
-  require_float32(dx, "dx");
-  require_ndim(dx, 4, "dx");
-  require_c_contiguous(dx, "dx");
-  require_writeable(dx, "dx");
+  require_output(dx, 4, "dx");
   const Pool2dShape s = make_shape(dx.shape(0), dx.shape(1), dx.shape(2), dx.shape(3), kh, kw, sh, sw, ph, pw);
   const int64_t oshape[4] = {s.n, s.c, s.oh, s.ow};
   require_nchw(dout, "dout", oshape);
@@ -123,13 +113,8 @@ void avg_pool2d_backward_binding(py::array dx, py::array dout, int64_t kh, int64
 
 // out (N, C) <- mean of x (N, C, H, W) over H and W.
 void global_avg_pool2d_forward_binding(py::array out, py::array x) {
-  require_float32(x, "x");
-  require_ndim(x, 4, "x");
-  require_c_contiguous(x, "x");
-  require_float32(out, "out");
-  require_ndim(out, 2, "out");
-  require_c_contiguous(out, "out");
-  require_writeable(out, "out");
+  require_input(x, 4, "x");
+  require_output(out, 2, "out");
   FL_CHECK(out.shape(0) == x.shape(0) && out.shape(1) == x.shape(1), "out: expected shape (",
            x.shape(0), ", ", x.shape(1), "), got (", out.shape(0), ", ", out.shape(1), ")");
   const int64_t planes = x.shape(0) * x.shape(1), hw = x.shape(2) * x.shape(3);
@@ -141,13 +126,8 @@ void global_avg_pool2d_forward_binding(py::array out, py::array x) {
 
 // dx (N, C, H, W) <- dout (N, C) / (H * W), broadcast over each plane.
 void global_avg_pool2d_backward_binding(py::array dx, py::array dout) {
-  require_float32(dx, "dx");
-  require_ndim(dx, 4, "dx");
-  require_c_contiguous(dx, "dx");
-  require_writeable(dx, "dx");
-  require_float32(dout, "dout");
-  require_ndim(dout, 2, "dout");
-  require_c_contiguous(dout, "dout");
+  require_output(dx, 4, "dx");
+  require_input(dout, 2, "dout");
   FL_CHECK(dout.shape(0) == dx.shape(0) && dout.shape(1) == dx.shape(1), "dout: expected shape (",
            dx.shape(0), ", ", dx.shape(1), "), got (", dout.shape(0), ", ", dout.shape(1), ")");
   const int64_t planes = dx.shape(0) * dx.shape(1), hw = dx.shape(2) * dx.shape(3);

@@ -59,6 +59,19 @@ inline void require_writeable(const py::array& arr, const char* name) {
   FL_CHECK(arr.writeable(), name, ": array is read-only");
 }
 
+// What every kernel input must be: float32, `ndim` dimensions, C-contiguous.
+inline void require_input(const py::array& arr, int ndim, const char* name) {
+  require_float32(arr, name);
+  require_ndim(arr, ndim, name);
+  require_c_contiguous(arr, name);
+}
+
+// A kernel output: an input's checks, and writeable.
+inline void require_output(const py::array& arr, int ndim, const char* name) {
+  require_input(arr, ndim, name);
+  require_writeable(arr, name);
+}
+
 }  // namespace fastlayers::bindings
 
 #define FL_CONCAT_INNER(a, b) a##b
