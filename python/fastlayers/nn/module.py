@@ -564,16 +564,6 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        # Unpickled arrays carry a new float32 dtype object, which the C++ bindings refuse
-        # (they compare dtype identity): give them the canonical one (a view, no copy).
-        for p in self._parameters.values():
-            if p is not None:
-                p.data = _canonical_dtype(p.data)
-        for name, b in self._buffers.items():
-            if b is not None:
-                canonical = _canonical_dtype(b)
-                self._buffers[name] = canonical
-                object.__setattr__(self, name, canonical)
 
     # ---- repr --------------------------------------------------------------------------
 
@@ -589,12 +579,6 @@ class Module:
             sub = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {sub}")
         return "\n".join(lines) + "\n)"
-
-
-def _canonical_dtype(a: np.ndarray) -> np.ndarray:
-    if a.dtype.isnative and a.dtype is not np.dtype(a.dtype.type):
-        return a.view(a.dtype.type)
-    return a
 
 
 # summary() records every module's output shape through Module.__call__.
