@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -89,47 +88,17 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
 # Building without initialising
 # ---------------------------------------------------------------------------------------
 
-_skip_lock = threading.RLock()
-_skip_depth = 0
-
-
-def _no_fill(array, *args, **kwargs):
-    return array
-
-
 @contextmanager
 def uninitialised():
-    """Inside this block, fastlayers.nn.init's random fills leave arrays as they are.
-
-    The layers allocate their weights with ``np.empty`` and then draw them; skipping
-    the draw leaves the pages untouched, so a 138M-parameter VGG-16 is built in
+    """Inside this block, models are built without drawing their weights
+    (fastlayers.nn.init.skip_random_fills): a 138M-parameter VGG-16 builds in
     milliseconds and costs (almost) no resident memory until its weights are written —
     by ``load_state_dict`` or the first training step. The values are garbage: use it
-    to count parameters, print a summary shape table after loading weights, or build a
-    model whose checkpoint you load next; never train from it directly.
-
-    It swaps nn.init's two private fill functions (every random initialiser goes
-    through them) for no-ops, under a lock, and restores them on exit. zeros/ones/
-    constant still fill (biases, BatchNorm scales: small). The swap is process-wide:
-    a model built by another thread while the block runs is left uninitialised too.
+    to count parameters or to build a model whose checkpoint you load next; never train
+    from it directly.
     """
-    global _skip_depth
-    with _skip_lock:
-        names = ("_fill_uniform", "_fill_normal")
-        missing = [n for n in names if not hasattr(_init, n)]
-        if missing:  # nn.init was refactored: fail loudly instead of silently initialising
-            raise RuntimeError(f"uninitialised(): fastlayers.nn.init has no {missing}; update models._common")
-        saved = {n: getattr(_init, n) for n in names}
-        _skip_depth += 1
-        try:
-            for n in names:
-                setattr(_init, n, _no_fill)
-            yield
-        finally:
-            _skip_depth -= 1
-            if _skip_depth == 0:
-                for n, fn in saved.items():
-                    setattr(_init, n, fn)
+    with _init.skip_random_fills():
+        yield
 
 
 @contextmanager

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
 __all__ = [
+    "skip_random_fills",
     "calculate_gain",
     "constant",
     "fan_in_and_fan_out",
@@ -108,7 +111,34 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
                      f"{_LINEAR_GAIN + ('tanh', 'relu', 'leaky_relu', 'selu')}")
 
 
+# > 0 while some thread is inside skip_random_fills().
+_skip_fills = 0
+_skip_lock = threading.Lock()
+
+
+@contextmanager
+def skip_random_fills():
+    """Inside this block the random initialisers (uniform, normal, Xavier, Kaiming)
+    leave their arrays as they are; zeros/ones/constant still fill.
+
+    For building a large network only to count its parameters or to load a checkpoint
+    into it: layers allocate with ``np.empty``, so skipping the draws leaves the pages
+    untouched. The values are garbage until written. Process-wide: a model built by
+    another thread meanwhile is left uninitialised too.
+    """
+    global _skip_fills
+    with _skip_lock:
+        _skip_fills += 1
+    try:
+        yield
+    finally:
+        with _skip_lock:
+            _skip_fills -= 1
+
+
 def _fill_uniform(array, low: float, high: float, rng) -> np.ndarray:
+    if _skip_fills:
+        return array
     rng = get_rng(rng)
     if array.flags.c_contiguous and array.dtype in (np.float32, np.float64):
         rng.random(dtype=array.dtype, out=array)  # U[0, 1) in place
@@ -120,6 +150,8 @@ def _fill_uniform(array, low: float, high: float, rng) -> np.ndarray:
 
 
 def _fill_normal(array, mean: float, std: float, rng) -> np.ndarray:
+    if _skip_fills:
+        return array
     rng = get_rng(rng)
     if array.flags.c_contiguous and array.dtype in (np.float32, np.float64):
         rng.standard_normal(dtype=array.dtype, out=array)
