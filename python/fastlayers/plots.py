@@ -1,4 +1,5 @@
-"""Plots of a training run: learning curves, confusion matrix, ROC curves — each saved to a file.
+"""Plots of a training run (learning curves, confusion matrix, ROC curves) and of a benchmark
+run (speed-ups per case) — each saved to a file.
 
 matplotlib is optional (``pip install "fastlayers[bench]"``) and imported only when a plot is
 made, so ``import fastlayers.plots`` always works. Figures are built on matplotlib's
@@ -13,7 +14,7 @@ import os
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix", "plot_history", "plot_roc"]
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_roc", "plot_speedups"]
 
 
 def _figure(figsize):
@@ -161,4 +162,36 @@ def plot_roc(y_true, scores, path, class_names=None, title: str = "ROC"):
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_speedups(records, path, primary: str = "fastlayers", title: str | None = None):
+    """Horizontal bars, one group per case of a ``fastlayers bench`` run: the speed-up of
+    ``primary`` against every other backend timed in the same run (the other's median time
+    over the primary's; > 1: the primary is faster), on a log scale with a line at 1.
+
+    records: the ``results`` of ``fastlayers bench --json`` (or what run_cases returns).
+    Cases where the primary did not run are left out; raises ValueError when none is left.
+    """
+    rows = [r for r in records if r["backend"] == primary and r["status"] == "ok" and r["speedup_vs"]]
+    if not rows:
+        raise ValueError(f"records: no successful {primary!r} result with a peer to compare against")
+    peers = list(dict.fromkeys(p for r in rows for p in r["speedup_vs"]))
+    labels = [f"{r['family']}/{r['case']}" for r in rows]
+    fig = _figure((9.0, 1.2 + 0.22 * len(rows) * max(1, len(peers)) ** 0.5))
+    ax = fig.add_subplot()
+    height = 0.8 / len(peers)
+    y = np.arange(len(rows))
+    for i, p in enumerate(peers):
+        vals = np.array([r["speedup_vs"].get(p, np.nan) for r in rows], dtype=np.float64)
+        ax.barh(y - 0.4 + (i + 0.5) * height, vals, height=height, label=f"vs {p}")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"speed-up of {primary} (other's time / {primary}'s; > 1: {primary} faster)")
+    threads = sorted({r["threads"] for r in rows})
+    ax.set_title(title or f"{primary} speed-ups, {', '.join(map(str, threads))} thread(s)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", which="both", alpha=0.3)
     return _save(fig, path)

@@ -1,28 +1,18 @@
-"""GEMM benchmark cases: shapes, inputs, a validated runner per backend, thread control.
+"""GEMM shapes for the benchmarks, their inputs and float64 oracle, and thread control.
 
-Shared by benchmarks/bench_gemm.py (pytest-benchmark), benchmarks/gemm_table.py and the
-``fastlayers bench`` CLI. A case is C (m, n) = op(A) (m, k) @ op(B) (k, n) in float32.
+A case is C (m, n) = op(A) (m, k) @ op(B) (k, n) in float32: the squares 256..2048 and
+the GEMMs of a 784-512-10 MLP at batch 128 (:data:`CASES`), or any shape
+:func:`parse_cases` reads (``fastlayers bench --gemm 1000x1000x1000:tB``).
+:mod:`fastlayers.bench.cases.gemm` turns them into benchmark cases. The naive reference
+(k rank-1 updates in NumPy) runs only where ``runs_reference`` (m*n*k <= 512**3).
 
-Backends (each writes into one preallocated C):
+Results are checked against a float64 oracle (:func:`check_result`): element-wise
+``|C - C64| <= 4 * sqrt(k) * eps32 * (|op(A)| @ |op(B)|)``. Correctly rounded float32
+sums stay far inside that bound, while a lost or doubled rank-1 update (error
+~|a_ip * b_pj|) falls well outside it.
 
-- ``fastlayers``: ``fastlayers.ops.gemm(a, b, out=c)``, the C++ kernel
-  (``fastlayers.set_num_threads`` threads);
-- ``numpy``: ``numpy.matmul(a, b, out=c)``, i.e. NumPy's BLAS (OpenBLAS in the wheels),
-  whose threads :func:`threads` sets through threadpoolctl when it is installed;
-- ``reference``: ``fastlayers.reference.gemm``, k rank-1 updates in NumPy — slow and
-  single-threaded, so it only runs on cases with ``runs_reference`` (m*n*k <= 512**3:
-  the squares up to 512 and the MLP shapes).
-
-Every runner is checked against a float64 oracle before it is timed (:func:`prepare`):
-element-wise ``|C - C64| <= 4 * sqrt(k) * eps32 * (|op(A)| @ |op(B)|)``. Correctly
-rounded float32 sums stay far inside that bound, while a lost or doubled rank-1 update
-(error ~|a_ip * b_pj|) falls well outside it.
-
->>> from fastlayers.machine import time_callable
->>> case = CASES_BY_NAME["square-256"]
->>> run = prepare(case, "fastlayers", make_inputs(case))   # validated, ready to time
->>> seconds = min(time_callable(run, repeat=5, min_time=0.05))
->>> case.flops / seconds / 1e9                              # GFLOP/s  # doctest: +SKIP
+:func:`threads` runs fastlayers and NumPy's BLAS (through threadpoolctl, when installed)
+at one thread count; :func:`blas_info` describes NumPy's BLAS for a report header.
 """
 
 from __future__ import annotations
@@ -32,16 +22,13 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from fastlayers import ops as _ops
-from fastlayers import reference as _reference
 from fastlayers.runtime import get_num_threads, set_num_threads
 
 __all__ = [
-    "BACKENDS",
     "CASES",
     "CASES_BY_NAME",
     "GemmCase",
@@ -54,15 +41,11 @@ __all__ = [
     "blas_threads_controllable",
     "check_result",
     "env_blas_threads",
-    "gflops",
     "make_inputs",
-    "make_runner",
     "parse_cases",
-    "prepare",
     "threads",
 ]
 
-BACKENDS = ("fastlayers", "numpy", "reference")
 SQUARE_SIZES = (256, 512, 1024, 2048)
 # The naive reference runs only where m*n*k <= this (512^3: ~0.2 s a call here).
 REFERENCE_MAX_MNK = 512**3
@@ -101,10 +84,6 @@ class GemmCase:
     @property
     def runs_reference(self) -> bool:
         return self.m * self.n * self.k <= REFERENCE_MAX_MNK
-
-    def backends(self) -> tuple[str, ...]:
-        """The backends this case runs (the reference only on small enough cases)."""
-        return tuple(b for b in BACKENDS if b != "reference" or self.runs_reference)
 
     @classmethod
     def square(cls, size: int) -> GemmCase:
@@ -207,34 +186,6 @@ def make_inputs(case: GemmCase, seed: int = 0) -> GemmInputs:
     return GemmInputs(case, a, b, np.empty((case.m, case.n), dtype=np.float32))
 
 
-def make_runner(backend: str, inputs: GemmInputs) -> Callable[[], None]:
-    """A zero-argument callable computing the case into inputs.out with ``backend``."""
-    case, a, b, out = inputs.case, inputs.a, inputs.b, inputs.out
-    if backend == "fastlayers":
-        gemm, ta, tb = _ops.gemm, case.trans_a, case.trans_b
-
-        def run() -> None:
-            gemm(a, b, trans_a=ta, trans_b=tb, out=out)
-
-    elif backend == "numpy":
-        matmul, opa, opb = np.matmul, inputs.op_a, inputs.op_b
-
-        def run() -> None:
-            matmul(opa, opb, out=out)
-
-    elif backend == "reference":
-        ref, ta, tb = _reference.gemm, case.trans_a, case.trans_b
-
-        def run() -> None:
-            # The reference returns a new array; copying it into out costs m*n, next to
-            # its k*m*n work.
-            np.copyto(out, ref(a, b, trans_a=ta, trans_b=tb))
-
-    else:
-        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    return run
-
-
 class GemmMismatch(AssertionError):
     """A backend's result differs from the float64 oracle by more than the tolerance."""
 
@@ -258,21 +209,6 @@ def check_result(inputs: GemmInputs, result: np.ndarray | None = None, what: str
             f"{float(expected[worst])!r} (error {float(err[worst]):.3g} > tolerance {float(tol[worst]):.3g})"
         )
     return worst_ratio
-
-
-def prepare(case: GemmCase, backend: str, inputs: GemmInputs | None = None) -> Callable[[], None]:
-    """make_runner, then run once into an output poisoned with NaN and check it against
-    the oracle (raises GemmMismatch). The call also warms the backend up."""
-    inputs = make_inputs(case) if inputs is None else inputs
-    run = make_runner(backend, inputs)
-    inputs.out.fill(np.nan)  # every element must be written (beta = 0 never reads C)
-    run()
-    check_result(inputs, what=f"backend {backend!r}")
-    return run
-
-
-def gflops(case: GemmCase, seconds: float) -> float:
-    return case.flops / seconds * 1e-9
 
 
 # --- threads ---------------------------------------------------------------------------
