@@ -1,0 +1,89 @@
+// The one header a .cu file includes for CUDA. Compiled by nvcc it is real CUDA; compiled
+// by the host compiler with FASTLAYERS_CUDA_EMU defined, the same source runs on the CPU
+// through the emulator of the CUDA execution model (cuda/emu/cuda_emu.h), which is how the
+// kernels are tested on machines without a GPU.
+//
+// What a kernel source may use beyond plain C++ is listed in cuda/emu/cuda_emu.h. Two
+// things cannot be written the CUDA way, because the host compiler cannot parse them:
+//
+//   FL_LAUNCH(kernel, grid, block, shmem_bytes, stream, args...)   instead of  <<<...>>>
+//   FL_DYNAMIC_SHARED(float, smem);                                 instead of  extern __shared__
+//
+// A template kernel is launched through a pointer, since a macro argument cannot hold
+// the commas of a template argument list:
+//
+//   auto* kernel = &gemm_tile_kernel<64, 64, 8>;
+//   FL_LAUNCH(kernel, grid, block, 0, stream, a, b, c, m, n, k);
+//
+// After a launch, check_launch("gemm", sizes) turns a failed launch (bad configuration,
+// a kernel fault, or an emulator diagnostic) into a CudaError naming the op and sizes.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#if defined(FASTLAYERS_CUDA_EMU)
+#include "cuda/emu/cuda_emu.h"
+#else
+#include <cuda_runtime.h>
+#define FL_LAUNCH(kernel, grid, block, shmem, stream, ...) \
+  kernel<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
+#define FL_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
+namespace fastlayers::cuda {
+
+// A CUDA runtime or launch failure; bound to Python's RuntimeError (MemoryError for an
+// allocation failure, see OutOfMemory).
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// cudaErrorMemoryAllocation: the message says how many bytes were asked for.
+class OutOfMemory : public CudaError {
+ public:
+  using CudaError::CudaError;
+};
+
+namespace detail {
+inline std::string describe(cudaError_t err) {
+  std::string s = cudaGetErrorName(err);
+  s += ": ";
+  s += cudaGetErrorString(err);
+#if defined(FASTLAYERS_CUDA_EMU)
+  const std::string diag = ::fl_emu::last_diagnostic();
+  if (!diag.empty()) s += " [emulator: " + diag + "]";
+#endif
+  return s;
+}
+}  // namespace detail
+
+// Throw CudaError "<op> (<sizes>): <error>" when a runtime call failed.
+inline void check(cudaError_t err, const char* op, const std::string& sizes) {
+  if (err == cudaSuccess) return;
+  const std::string msg = std::string(op) + " (" + sizes + "): " + detail::describe(err);
+  if (err == cudaErrorMemoryAllocation) throw OutOfMemory(msg);
+  throw CudaError(msg);
+}
+
+// After FL_LAUNCH: the launch's own error (configuration, arguments). Asynchronous
+// faults surface at the next synchronising call, as in CUDA.
+inline void check_launch(const char* op, const std::string& sizes) {
+  check(cudaGetLastError(), op, sizes);
+}
+
+// cudaMalloc that throws OutOfMemory naming the op and the bytes asked for.
+template <typename T>
+T* device_alloc(size_t count, const char* op) {
+  void* p = nullptr;
+  const size_t bytes = count * sizeof(T);
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky-free error state
+    check(err, op, "workspace of " + std::to_string(bytes) + " bytes");
+  }
+  return static_cast<T*>(p);
+}
+
+}  // namespace fastlayers::cuda
