@@ -23,15 +23,18 @@ def is_gpu_array(x) -> bool:
     return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
 
 
-def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
-    """A float32 ndarray of the given rank, or a TypeError/ValueError naming ``name``."""
+def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None = None,
+                device: bool = False) -> np.ndarray:
+    """A float32 array of the given rank, or a TypeError/ValueError naming ``name``.
+    ``device=True``: a GPU array (``__cuda_array_interface__``) is accepted too, for the
+    ops that have CUDA kernels (see fastlayers.ops._device)."""
     if not isinstance(x, np.ndarray):
         if is_gpu_array(x):
-            raise TypeError(
-                f"{name}: GPU arrays are not supported yet by this build of fastlayers; "
-                f"pass a numpy.ndarray"
-            )
-        raise TypeError(f"{name}: expected a numpy.ndarray of dtype float32, got {type(x).__name__}")
+            if not device:
+                raise TypeError(f"{name}: this op has no CUDA kernel in this build of fastlayers; "
+                                f"pass a numpy.ndarray")
+        else:
+            raise TypeError(f"{name}: expected a numpy.ndarray of dtype float32, got {type(x).__name__}")
     if x.dtype != np.float32:
         raise TypeError(
             f"{name}: expected dtype float32, got {x.dtype} (convert with {name}.astype(np.float32))"
@@ -51,14 +54,15 @@ def readable_strides(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def check_out(out, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Validate an ``out=`` array: float32 ndarray, exact shape, C-contiguous, writeable."""
-    out = check_array(out, name)
+def check_out(out, name: str, shape: tuple[int, ...], device: bool = False) -> np.ndarray:
+    """Validate an ``out=`` array: float32 ndarray (or GPU array when ``device``), exact
+    shape, C-contiguous, writeable."""
+    out = check_array(out, name, device=device)
     if out.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array (got strides {out.strides})")
-    if not out.flags.writeable:
+    if not getattr(out.flags, "writeable", True):
         raise ValueError(f"{name}: array is read-only")
     return out
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlayers import _cpu
 from fastlayers import reference as _ref
-from fastlayers.ops._checks import check_array, check_backend, check_scalar
+from fastlayers.ops._checks import check_array, check_scalar
+from fastlayers.ops._device import device_of, placement
 
 __all__ = [
     "relu", "relu_forward", "relu_backward",
@@ -67,10 +67,6 @@ class _Cache:
         return f"<{self.op}_forward cache, backend={self.backend!r}, shape={self.shape}>"
 
 
-def _contiguous(x: np.ndarray) -> np.ndarray:
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
-
-
 def _check_cache(cache, op: str) -> _Cache:
     if not isinstance(cache, _Cache):
         raise TypeError(f"cache: expected the cache returned by {op}_forward, got {type(cache).__name__}")
@@ -80,7 +76,7 @@ def _check_cache(cache, op: str) -> _Cache:
 
 
 def _check_dout(dout, cache: _Cache) -> np.ndarray:
-    dout = check_array(dout, "dout")
+    dout = check_array(dout, "dout", device=True)
     if dout.shape != cache.shape:
         raise ValueError(f"dout: expected shape {cache.shape} (the forward output's), got {dout.shape}")
     return dout
@@ -88,17 +84,17 @@ def _check_dout(dout, cache: _Cache) -> np.ndarray:
 
 def _forward(op, x, backend, kind, params, ref_fn, ref_args, need_cache=True):
     """Shared body of every activation's forward."""
-    x = check_array(x, "x")
-    backend = check_backend(backend)
+    x = check_array(x, "x", device=True)
+    dev, backend = placement(backend, x=x)
     if backend == "reference":
         out, ref_cache = ref_fn(x, *ref_args)
         return out, _Cache(op, backend, x.shape, ref=ref_cache)
-    x = _contiguous(x)
-    out = np.empty(x.shape, dtype=np.float32)
+    x = dev.contiguous(x)
+    out = dev.empty(x.shape)
     mask = None
     if need_cache and kind in _MASKED:
-        mask = np.empty((x.size + 7) // 8, dtype=np.uint8)
-    _cpu.activation_forward(out, mask, x, kind, *params)
+        mask = dev.empty(((x.size + 7) // 8,), np.uint8)
+    dev.run("activation_forward", out, mask, x, kind, *params)
     if not need_cache:
         return out, None
     saved = out if kind in _FROM_OUTPUT else (None if kind in _MASKED else x)
@@ -111,9 +107,10 @@ def _backward(op, dout, cache, ref_fn):
     dout = _check_dout(dout, cache)
     if cache.backend == "reference":
         return ref_fn(dout, cache.ref)
-    dout = _contiguous(dout)
-    dx = np.empty(dout.shape, dtype=np.float32)
-    _cpu.activation_backward(dx, dout, cache.saved, cache.mask, cache.kind, *cache.params)
+    dev = device_of(dout=dout, saved=cache.saved, mask=cache.mask)
+    dout = dev.contiguous(dout)
+    dx = dev.empty(dout.shape)
+    dev.run("activation_backward", dx, dout, cache.saved, cache.mask, cache.kind, *cache.params)
     return (dx,)
 
 
@@ -269,16 +266,16 @@ def elu(x, alpha=1.0, *, backend=None):
 def add_forward(a, b, *, backend=None):
     """y = a + b for two float32 arrays of the same shape (no broadcasting: a residual
     connection adds two activations of one shape). Returns (out, cache)."""
-    a = check_array(a, "a")
-    b = check_array(b, "b")
+    a = check_array(a, "a", device=True)
+    b = check_array(b, "b", device=True)
     if a.shape != b.shape:
         raise ValueError(f"b: expected the shape of a {a.shape}, got {b.shape}")
-    backend = check_backend(backend)
+    dev, backend = placement(backend, a=a, b=b)
     if backend == "reference":
         out, ref_cache = _ref.add_forward(a, b)
         return out, _Cache("add", backend, a.shape, ref=ref_cache)
-    out = np.empty(a.shape, dtype=np.float32)
-    _cpu.add_forward(out, _contiguous(a), _contiguous(b))
+    out = dev.empty(a.shape)
+    dev.run("add_forward", out, dev.contiguous(a), dev.contiguous(b))
     return out, _Cache("add", backend, a.shape)
 
 

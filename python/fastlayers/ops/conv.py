@@ -27,22 +27,22 @@ __all__ = [
     "conv_transpose2d_backward",
 ]
 
-from fastlayers import _cpu
-from fastlayers.ops._checks import check_array, check_backend, check_flag
+from fastlayers.ops._checks import check_array, check_flag
+from fastlayers.ops._device import device_of, placement
 from fastlayers.reference import conv as _ref
 from fastlayers.reference.conv import ConvCache, check_cache, conv2d_geometry, conv_transpose2d_geometry
 
 
 def _inputs(x, w, b):
-    x = check_array(x, "x")
-    w = check_array(w, "w")
+    x = check_array(x, "x", device=True)
+    w = check_array(w, "w", device=True)
     if b is not None:
-        b = check_array(b, "b")
+        b = check_array(b, "b", device=True)
     return x, w, b
 
 
-def _contig(*arrays):
-    return tuple(None if a is None else np.ascontiguousarray(a) for a in arrays)
+def _contig(dev, *arrays):
+    return tuple(None if a is None else dev.contiguous(a) for a in arrays)
 
 
 def _kernel_args(g):
@@ -72,13 +72,13 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, b
     backend: None or "cpu" for the C++ kernels, "reference" for the NumPy reference.
     """
     x, w, b = _inputs(x, w, b)
-    backend = check_backend(backend)
+    dev, backend = placement(backend, x=x, w=w, b=b)
     g = conv2d_geometry(x.shape, w.shape, None if b is None else b.shape, stride, padding, dilation, groups)
     if backend == "reference":
         return _ref.conv2d_forward(x, w, b, stride, padding, dilation, groups)
-    x, w, b = _contig(x, w, b)
-    out = np.empty((g.n, g.k, g.p, g.q), dtype=np.float32)
-    _cpu.conv2d_forward(out, x, w, b, *_kernel_args(g))
+    x, w, b = _contig(dev, x, w, b)
+    out = dev.empty((g.n, g.k, g.p, g.q))
+    dev.run("conv2d_forward", out, x, w, b, *_kernel_args(g))
     return out, ConvCache("conv2d", "cpu", x, w, b is not None, g)
 
 
@@ -96,21 +96,22 @@ def conv2d_backward(dout, cache, need_dx=True, need_dw=True, need_db=True):
         dout = check_array(dout, "dout")
         return _ref.conv2d_backward(dout, c, need_dx, need_dw, need_db)
     g = c.geom
-    dout = check_array(dout, "dout", ndim=4)
+    dout = check_array(dout, "dout", ndim=4, device=True)
     if dout.shape != (g.n, g.k, g.p, g.q):
         raise ValueError(f"dout: expected shape {(g.n, g.k, g.p, g.q)} (the output's), got {dout.shape}")
-    (dout,) = _contig(dout)
+    dev = device_of(dout=dout, x=c.x)
+    (dout,) = _contig(dev, dout)
     args = _kernel_args(g)
     dx = dw = db = None
     if need_dx:
-        dx = np.empty(c.x.shape, dtype=np.float32)
-        _cpu.conv2d_backward_data(dx, dout, c.w, None, *args)
+        dx = dev.empty(c.x.shape)
+        dev.run("conv2d_backward_data", dx, dout, c.w, None, *args)
     if need_dw:
-        dw = np.empty(c.w.shape, dtype=np.float32)
-        _cpu.conv2d_backward_weight(dw, dout, c.x, *args)
+        dw = dev.empty(c.w.shape)
+        dev.run("conv2d_backward_weight", dw, dout, c.x, *args)
     if need_db and c.has_bias:
-        db = np.empty(g.k, dtype=np.float32)
-        _cpu.conv2d_backward_bias(db, dout)
+        db = dev.empty(g.k)
+        dev.run("conv2d_backward_bias", db, dout)
     return dx, dw, db
 
 
@@ -136,16 +137,16 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     dilation and groups are keyword-only (PyTorch's positional order has groups first).
     """
     x, w, b = _inputs(x, w, b)
-    backend = check_backend(backend)
+    dev, backend = placement(backend, x=x, w=w, b=b)
     g = conv_transpose2d_geometry(x.shape, w.shape, None if b is None else b.shape, stride, padding,
                                   output_padding, dilation, groups)
     if backend == "reference":
         return _ref.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation=dilation,
                                              groups=groups)
-    x, w, b = _contig(x, w, b)
-    out = np.empty((g.n, g.c, g.h, g.w), dtype=np.float32)
+    x, w, b = _contig(dev, x, w, b)
+    out = dev.empty((g.n, g.c, g.h, g.w))
     # conv2d's input gradient, starting from the bias.
-    _cpu.conv2d_backward_data(out, x, w, b, *_kernel_args(g))
+    dev.run("conv2d_backward_data", out, x, w, b, *_kernel_args(g))
     return out, ConvCache("conv_transpose2d", "cpu", x, w, b is not None, g)
 
 
@@ -159,22 +160,23 @@ def conv_transpose2d_backward(dout, cache, need_dx=True, need_dw=True, need_db=T
         dout = check_array(dout, "dout")
         return _ref.conv_transpose2d_backward(dout, c, need_dx, need_dw, need_db)
     g = c.geom
-    dout = check_array(dout, "dout", ndim=4)
+    dout = check_array(dout, "dout", ndim=4, device=True)
     if dout.shape != (g.n, g.c, g.h, g.w):
         raise ValueError(f"dout: expected shape {(g.n, g.c, g.h, g.w)} (the output's), got {dout.shape}")
-    (dout,) = _contig(dout)
+    dev = device_of(dout=dout, x=c.x)
+    (dout,) = _contig(dev, dout)
     args = _kernel_args(g)
     dx = dw = db = None
     if need_dx:
-        dx = np.empty(c.x.shape, dtype=np.float32)
-        _cpu.conv2d_forward(dx, dout, c.w, None, *args)
+        dx = dev.empty(c.x.shape)
+        dev.run("conv2d_forward", dx, dout, c.w, None, *args)
     if need_dw:
         # conv2d's weight gradient with the roles of input and output gradient exchanged.
-        dw = np.empty(c.w.shape, dtype=np.float32)
-        _cpu.conv2d_backward_weight(dw, c.x, dout, *args)
+        dw = dev.empty(c.w.shape)
+        dev.run("conv2d_backward_weight", dw, c.x, dout, *args)
     if need_db and c.has_bias:
-        db = np.empty(g.c, dtype=np.float32)
-        _cpu.conv2d_backward_bias(db, dout)
+        db = dev.empty(g.c)
+        dev.run("conv2d_backward_bias", db, dout)
     return dx, dw, db
 
 

@@ -8,6 +8,7 @@ __all__ = ["gemm", "matmul"]
 
 from fastlayers import _cpu
 from fastlayers import reference as _ref
+from fastlayers.ops._device import device_of
 from fastlayers.ops._checks import (
     check_array,
     check_backend,
@@ -28,14 +29,19 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
     needs ``out``. Sizes of 0 are valid: k == 0 gives beta * out (zeros when beta == 0).
     backend: None or "cpu" for the C++ kernel, "reference" for the NumPy reference.
     Other dtypes raise TypeError (convert with ``x.astype(np.float32)``).
+    CuPy arrays run the CUDA kernel on the current stream (non-contiguous views are copied
+    first) and give a CuPy array.
     """
-    a = check_array(a, "a", ndim=2)
-    b = check_array(b, "b", ndim=2)
+    a = check_array(a, "a", ndim=2, device=True)
+    b = check_array(b, "b", ndim=2, device=True)
+    dev = device_of(a=a, b=b, out=out)
     trans_a = check_flag(trans_a, "trans_a")
     trans_b = check_flag(trans_b, "trans_b")
     alpha = check_scalar(alpha, "alpha")
     beta = check_scalar(beta, "beta")
     backend = check_backend(backend)
+    if backend == "reference" and not dev.is_cpu:
+        raise TypeError(f"backend: 'reference' runs on numpy arrays, got arrays on {dev.name}")
 
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
@@ -48,7 +54,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
     if out is None:
         if beta != 0.0:
             raise ValueError(f"out: beta={beta} needs an out array to scale (or use beta=0)")
-        out = np.empty((m, n), dtype=np.float32)
+        out = dev.empty((m, n))
+    elif not dev.is_cpu:
+        out = check_out(out, "out", (m, n), device=True)
     else:
         out = check_out(out, "out", (m, n))
         # The kernel writes C while it still reads A and B: inputs that share memory
@@ -61,7 +69,10 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
     if backend == "reference":
         out[...] = _ref.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
         return out
-    _cpu.gemm(out, readable_strides(a), readable_strides(b), trans_a, trans_b, alpha, beta)
+    if dev.is_cpu:
+        _cpu.gemm(out, readable_strides(a), readable_strides(b), trans_a, trans_b, alpha, beta)
+    else:
+        dev.run("gemm", out, dev.contiguous(a), dev.contiguous(b), trans_a, trans_b, alpha, beta)
     return out
 
 

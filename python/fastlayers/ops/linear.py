@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from fastlayers import _cpu
 from fastlayers import reference as _ref
-from fastlayers.ops._checks import check_array, check_backend, check_flag, readable_strides
+from fastlayers.ops._checks import check_array, check_flag, readable_strides
+from fastlayers.ops._device import device_of, placement
 
 __all__ = ["linear", "linear_forward", "linear_backward"]
 
@@ -48,15 +48,15 @@ class _LinearCache:
 
 
 def _check_inputs(x, w, b, activation):
-    x = check_array(x, "x", min_ndim=1)
-    w = check_array(w, "w", ndim=2)
+    x = check_array(x, "x", min_ndim=1, device=True)
+    w = check_array(w, "w", ndim=2, device=True)
     if x.shape[-1] != w.shape[1]:
         raise ValueError(
             f"x: in-features mismatch: x has shape {x.shape} and w has shape {w.shape}; "
             f"expected x.shape[-1] == w.shape[1] == {w.shape[1]}"
         )
     if b is not None:
-        b = check_array(b, "b", ndim=1)
+        b = check_array(b, "b", ndim=1, device=True)
         if b.shape[0] != w.shape[0]:
             raise ValueError(f"b: expected shape ({w.shape[0]},) to match w of shape {w.shape}, got {b.shape}")
     if activation not in (None, "relu"):
@@ -68,19 +68,22 @@ def linear_forward(x, w, b=None, activation=None, *, backend=None):
     """y = act(x @ w.T + b) with x (..., in), w (out, in), b (out,) or None,
     act None or "relu". Returns (out (..., out), cache)."""
     x, w, b = _check_inputs(x, w, b, activation)
-    backend = check_backend(backend)
+    dev, backend = placement(backend, x=x, w=w, b=b)
     out_shape = x.shape[:-1] + (w.shape[0],)
     if backend == "reference":
         out, ref_cache = _ref.linear_forward(x, w, b, activation)
         return out, _LinearCache(backend, x.shape, out_shape, ref=ref_cache)
     n = math.prod(x.shape[:-1])
-    x2 = readable_strides(x if x.ndim == 2 else x.reshape(n, x.shape[-1]))  # reshape copies only if it must
-    w = readable_strides(w)
+    x2 = x if x.ndim == 2 else x.reshape(n, x.shape[-1])  # reshape copies only if it must
+    if dev.is_cpu:  # the CPU kernels read strided views in place
+        x2, w = readable_strides(x2), readable_strides(w)
+    else:
+        x2, w = dev.contiguous(x2), dev.contiguous(w)
     if b is not None and not b.flags.c_contiguous:
-        b = np.ascontiguousarray(b)
-    y2 = np.empty((n, w.shape[0]), dtype=np.float32)
+        b = dev.contiguous(b)
+    y2 = dev.empty((n, w.shape[0]))
     relu = activation == "relu"
-    _cpu.linear_forward(y2, x2, w, b, relu)
+    dev.run("linear_forward", y2, x2, w, b, relu)
     cache = _LinearCache(backend, x.shape, out_shape, x2, w, b is not None, relu, y2 if relu else None)
     return y2.reshape(out_shape), cache
 
@@ -91,18 +94,19 @@ def linear_backward(dout, cache, *, need_dx=True):
     if not isinstance(cache, _LinearCache):
         raise TypeError(f"cache: expected the cache returned by linear_forward, got {type(cache).__name__}")
     need_dx = check_flag(need_dx, "need_dx")
-    dout = check_array(dout, "dout")
+    dout = check_array(dout, "dout", device=True)
     if dout.shape != cache.out_shape:
         raise ValueError(f"dout: expected shape {cache.out_shape} (the forward output's), got {dout.shape}")
     if cache.backend == "reference":
         return _ref.linear_backward(dout, cache.ref, need_dx=need_dx)
     x2, w = cache.x2, cache.w
     n, out_features, in_features = x2.shape[0], w.shape[0], w.shape[1]
-    dout2 = np.ascontiguousarray(dout).reshape(n, out_features)
-    dx = np.empty((n, in_features), dtype=np.float32) if need_dx else None
-    dw = np.empty((out_features, in_features), dtype=np.float32)
-    db = np.empty(out_features, dtype=np.float32) if cache.has_bias else None
-    _cpu.linear_backward(dx, dw, db, cache.y2, dout2, x2, w, cache.relu)
+    dev = device_of(dout=dout, x=x2)
+    dout2 = dev.contiguous(dout).reshape(n, out_features)
+    dx = dev.empty((n, in_features)) if need_dx else None
+    dw = dev.empty((out_features, in_features))
+    db = dev.empty((out_features,)) if cache.has_bias else None
+    dev.run("linear_backward", dx, dw, db, cache.y2, dout2, x2, w, cache.relu)
     return (dx.reshape(cache.x_shape) if need_dx else None), dw, db
 
 

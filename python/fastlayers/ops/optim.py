@@ -25,42 +25,44 @@ import numpy as np
 
 __all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
 
-from fastlayers import _cpu
-from fastlayers.ops._checks import check_array, check_backend, check_flag, check_scalar
+from fastlayers.ops._checks import check_array, check_flag, check_scalar
+from fastlayers.ops._device import device_of, placement
 from fastlayers.reference import optim as _ref
 
 
 def _check_param(param):
-    param = check_array(param, "param")
+    param = check_array(param, "param", device=True)
     if not param.flags.c_contiguous:
         raise ValueError(f"param: expected a C-contiguous array (it is updated in place), got strides {param.strides}")
-    if not param.flags.writeable:
+    if not getattr(param.flags, "writeable", True):
         raise ValueError("param: array is read-only (it is updated in place)")
     return param
 
 
 def _check_grad(grad, param, mutated):
-    grad = check_array(grad, "grad")
+    grad = check_array(grad, "grad", device=True)
     if grad.shape != param.shape:
         raise ValueError(f"grad: expected shape {param.shape} (param's), got {grad.shape}")
     # The kernel reads grad while it writes the buffers: a grad that overlaps one of them
     # (or is not contiguous) is copied once.
-    if not grad.flags.c_contiguous or any(np.may_share_memory(grad, b) for b in mutated):
-        grad = np.array(grad, order="C", copy=True)
+    dev = device_of(param=param, grad=grad)
+    if not grad.flags.c_contiguous or any(dev.may_share_memory(grad, b) for b in mutated):
+        grad = dev.copy(grad)
     return grad
 
 
 def _check_state(buf, name, param, others):
     """A state buffer: float32, param's shape, C-contiguous, writeable, not aliased."""
-    buf = check_array(buf, name)
+    buf = check_array(buf, name, device=True)
     if buf.shape != param.shape:
         raise ValueError(f"{name}: expected shape {param.shape} (param's), got {buf.shape}")
     if not buf.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array (it is updated in place), got strides {buf.strides}")
-    if not buf.flags.writeable:
+    if not getattr(buf.flags, "writeable", True):
         raise ValueError(f"{name}: array is read-only (it is updated in place)")
+    dev = device_of(param=param, **{name: buf})
     for other_name, other in others:
-        if other is not None and np.may_share_memory(buf, other):
+        if other is not None and dev.may_share_memory(buf, other):
             raise ValueError(f"{name}: must not share memory with {other_name}")
     return buf
 
@@ -115,7 +117,7 @@ def sgd_step(
     weight_decay = _nonneg(weight_decay, "weight_decay")
     nesterov = check_flag(nesterov, "nesterov")
     first_step = check_flag(first_step, "first_step")
-    backend = check_backend(backend)
+    dev, backend = placement(backend, param=param)
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
         raise ValueError(
             f"nesterov: Nesterov momentum requires momentum > 0 and dampening == 0, "
@@ -134,7 +136,7 @@ def sgd_step(
             nesterov=nesterov, weight_decay=weight_decay, first_step=first_step,
         )
         return None
-    _cpu.sgd_step(param, grad, velocity, lr, momentum, dampening, nesterov, weight_decay, first_step)
+    dev.run("sgd_step", param, grad, velocity, lr, momentum, dampening, nesterov, weight_decay, first_step)
     return None
 
 
@@ -165,7 +167,7 @@ def rmsprop_step(
     weight_decay = _nonneg(weight_decay, "weight_decay")
     momentum = _nonneg(momentum, "momentum")
     centered = check_flag(centered, "centered")
-    backend = check_backend(backend)
+    dev, backend = placement(backend, param=param)
     square_avg = _check_state(square_avg, "square_avg", param, [("param", param)])
     if momentum > 0.0:
         if momentum_buf is None:
@@ -190,7 +192,7 @@ def rmsprop_step(
             momentum=momentum, momentum_buf=momentum_buf, centered=centered, grad_avg=grad_avg,
         )
         return None
-    _cpu.rmsprop_step(param, grad, square_avg, lr, alpha, eps, weight_decay, momentum, momentum_buf, centered, grad_avg)
+    dev.run("rmsprop_step", param, grad, square_avg, lr, alpha, eps, weight_decay, momentum, momentum_buf, centered, grad_avg)
     return None
 
 
@@ -203,13 +205,13 @@ def adagrad_step(param, grad, sum_sq, *, lr=0.01, eps=1e-10, weight_decay=0.0, l
     weight_decay = _nonneg(weight_decay, "weight_decay")
     lr_decay = _nonneg(lr_decay, "lr_decay")
     step = _step(step)
-    backend = check_backend(backend)
+    dev, backend = placement(backend, param=param)
     sum_sq = _check_state(sum_sq, "sum_sq", param, [("param", param)])
     grad = _check_grad(grad, param, [param, sum_sq])
     if backend == "reference":
         _ref.adagrad_step(param, grad, sum_sq, lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay, step=step)
         return None
-    _cpu.adagrad_step(param, grad, sum_sq, lr, eps, weight_decay, lr_decay, step)
+    dev.run("adagrad_step", param, grad, sum_sq, lr, eps, weight_decay, lr_decay, step)
     return None
 
 
@@ -244,7 +246,7 @@ def adam_step(
     weight_decay = _nonneg(weight_decay, "weight_decay")
     decoupled_weight_decay = check_flag(decoupled_weight_decay, "decoupled_weight_decay")
     amsgrad = check_flag(amsgrad, "amsgrad")
-    backend = check_backend(backend)
+    dev, backend = placement(backend, param=param)
     m = _check_state(m, "m", param, [("param", param)])
     v = _check_state(v, "v", param, [("param", param), ("m", m)])
     if amsgrad:
@@ -261,5 +263,5 @@ def adam_step(
             amsgrad=amsgrad, max_v=max_v,
         )
         return None
-    _cpu.adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, max_v)
+    dev.run("adam_step", param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, max_v)
     return None

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastlayers import _cpu
-from fastlayers.ops._checks import check_array, check_backend
+from fastlayers.ops._checks import check_array
+from fastlayers.ops._device import device_of, placement
 from fastlayers.reference import pool as _ref
 from fastlayers.reference.pool import PoolGeometry, pool_geometry
 
@@ -56,11 +56,11 @@ class PoolCache:
 
 
 def _input(x, kernel_size, stride, padding) -> tuple[np.ndarray, PoolGeometry]:
-    x = check_array(x, "x", ndim=4)
+    x = check_array(x, "x", ndim=4, device=True)
     g = pool_geometry(x.shape, kernel_size, stride, padding)
     if x.shape[2] * x.shape[3] > np.iinfo(np.int32).max:
         raise ValueError(f"x: a plane of {x.shape[2]}x{x.shape[3]} is too large for int32 argmax indices")
-    return np.ascontiguousarray(x), g
+    return device_of(x=x).contiguous(x), g
 
 
 def _cache_for(cache, op: str) -> PoolCache:
@@ -70,10 +70,10 @@ def _cache_for(cache, op: str) -> PoolCache:
 
 
 def _dout(dout, shape) -> np.ndarray:
-    dout = check_array(dout, "dout", ndim=len(shape))
+    dout = check_array(dout, "dout", ndim=len(shape), device=True)
     if dout.shape != tuple(shape):
         raise ValueError(f"dout: expected shape {tuple(shape)} (the forward output's), got {dout.shape}")
-    return np.ascontiguousarray(dout)
+    return device_of(dout=dout).contiguous(dout)
 
 
 def _geometry_args(g: PoolGeometry) -> tuple[int, ...]:
@@ -99,15 +99,15 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, backend=None):
     the last one). A window whose input elements are all -inf outputs -inf and routes its
     gradient to its first input element.
     """
-    backend = check_backend(backend)
     x, g = _input(x, kernel_size, stride, padding)
+    dev, backend = placement(backend, x=x)
     if backend == "reference":
         out, ref = _ref.max_pool2d_forward(x, (g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw))
         return out, PoolCache("max_pool2d", backend, x.shape, g, ref=ref)
     n, c = x.shape[:2]
-    out = np.empty((n, c, g.oh, g.ow), dtype=np.float32)
-    argmax = np.empty((n, c, g.oh, g.ow), dtype=np.int32)
-    _cpu.max_pool2d_forward(out, argmax, x, *_geometry_args(g))
+    out = dev.empty((n, c, g.oh, g.ow))
+    argmax = dev.empty((n, c, g.oh, g.ow), np.int32)
+    dev.run("max_pool2d_forward", out, argmax, x, *_geometry_args(g))
     return out, PoolCache("max_pool2d", backend, x.shape, g, argmax=argmax)
 
 
@@ -120,20 +120,21 @@ def max_pool2d_backward(dout, cache):
     dout = _dout(dout, (n, c, g.oh, g.ow))
     if cache.backend == "reference":
         return _ref.max_pool2d_backward(dout, cache.ref)
-    dx = np.empty(cache.x_shape, dtype=np.float32)
-    _cpu.max_pool2d_backward(dx, dout, cache.argmax, *_geometry_args(g))
+    dev = device_of(dout=dout)
+    dx = dev.empty(cache.x_shape)
+    dev.run("max_pool2d_backward", dx, dout, cache.argmax, *_geometry_args(g))
     return (dx,)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, *, backend=None):
     """Max pool for inference: the output of :func:`max_pool2d_forward` without saving
     the argmax (less memory traffic)."""
-    backend = check_backend(backend)
     x, g = _input(x, kernel_size, stride, padding)
+    dev, backend = placement(backend, x=x)
     if backend == "reference":
         return _ref.max_pool2d(x, (g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw))
-    out = np.empty((x.shape[0], x.shape[1], g.oh, g.ow), dtype=np.float32)
-    _cpu.max_pool2d_forward(out, None, x, *_geometry_args(g))
+    out = dev.empty((x.shape[0], x.shape[1], g.oh, g.ow))
+    dev.run("max_pool2d_forward", out, None, x, *_geometry_args(g))
     return out
 
 
@@ -148,13 +149,13 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, *, backend=None):
     out = sum(window) / (kh * kw), padded zeros counted in the divisor (PyTorch's default
     ``count_include_pad=True``). NaN and inf propagate to the outputs whose windows hold them.
     """
-    backend = check_backend(backend)
     x, g = _input(x, kernel_size, stride, padding)
+    dev, backend = placement(backend, x=x)
     if backend == "reference":
         out, ref = _ref.avg_pool2d_forward(x, (g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw))
         return out, PoolCache("avg_pool2d", backend, x.shape, g, ref=ref)
-    out = np.empty((x.shape[0], x.shape[1], g.oh, g.ow), dtype=np.float32)
-    _cpu.avg_pool2d_forward(out, x, *_geometry_args(g))
+    out = dev.empty((x.shape[0], x.shape[1], g.oh, g.ow))
+    dev.run("avg_pool2d_forward", out, x, *_geometry_args(g))
     return out, PoolCache("avg_pool2d", backend, x.shape, g)
 
 
@@ -167,8 +168,9 @@ def avg_pool2d_backward(dout, cache):
     dout = _dout(dout, (n, c, g.oh, g.ow))
     if cache.backend == "reference":
         return _ref.avg_pool2d_backward(dout, cache.ref)
-    dx = np.empty(cache.x_shape, dtype=np.float32)
-    _cpu.avg_pool2d_backward(dx, dout, *_geometry_args(g))
+    dev = device_of(dout=dout)
+    dx = dev.empty(cache.x_shape)
+    dev.run("avg_pool2d_backward", dx, dout, *_geometry_args(g))
     return (dx,)
 
 
@@ -188,16 +190,16 @@ def global_avg_pool2d_forward(x, *, backend=None):
     The output is (N, C), ready for a linear layer (PyTorch's ``AdaptiveAvgPool2d(1)``
     gives the same values shaped (N, C, 1, 1); ``out[:, :, None, None]`` converts).
     """
-    backend = check_backend(backend)
-    x = check_array(x, "x", ndim=4)
+    x = check_array(x, "x", ndim=4, device=True)
+    dev, backend = placement(backend, x=x)
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"x: expected a spatial size of at least 1x1, got shape {x.shape}")
-    x = np.ascontiguousarray(x)
+    x = dev.contiguous(x)
     if backend == "reference":
         out, ref = _ref.global_avg_pool2d_forward(x)
         return out, PoolCache("global_avg_pool2d", backend, x.shape, ref=ref)
-    out = np.empty(x.shape[:2], dtype=np.float32)
-    _cpu.global_avg_pool2d_forward(out, x)
+    out = dev.empty(x.shape[:2])
+    dev.run("global_avg_pool2d_forward", out, x)
     return out, PoolCache("global_avg_pool2d", backend, x.shape)
 
 
@@ -207,8 +209,9 @@ def global_avg_pool2d_backward(dout, cache):
     dout = _dout(dout, cache.x_shape[:2])
     if cache.backend == "reference":
         return _ref.global_avg_pool2d_backward(dout, cache.ref)
-    dx = np.empty(cache.x_shape, dtype=np.float32)
-    _cpu.global_avg_pool2d_backward(dx, dout)
+    dev = device_of(dout=dout)
+    dx = dev.empty(cache.x_shape)
+    dev.run("global_avg_pool2d_backward", dx, dout)
     return (dx,)
 
 
