@@ -32,6 +32,7 @@ __all__ = [
     "SCHEDULES",
     "EmuArray",
     "asarray",
+    "ascontiguousarray",
     "empty",
     "engine",
     "live_allocations",
@@ -57,6 +58,14 @@ class _Allocation:
         self.nbytes = nbytes
         self.ptr = _cuda_emu.malloc(nbytes)
         weakref.finalize(self, _cuda_emu.free, self.ptr)
+
+
+class _Flags:
+    """What ``x.flags`` tells fastlayers.ops about an EmuArray: always C-contiguous and
+    writeable (there are no strided EmuArray views)."""
+
+    c_contiguous = True
+    writeable = True
 
 
 class EmuArray:
@@ -115,6 +124,13 @@ class EmuArray:
     def ndim(self) -> int:
         return len(self.shape)
 
+    flags = _Flags()
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(int(np.prod(self.shape[i + 1:], dtype=np.int64)) * self.dtype.itemsize
+                     for i in range(self.ndim))
+
     @property
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
@@ -162,6 +178,11 @@ class EmuArray:
 
     def copy(self) -> "EmuArray":
         return EmuArray.asarray(self.get())
+
+
+def ascontiguousarray(a) -> EmuArray:
+    """An EmuArray is always C-contiguous: ``a`` itself (a numpy array is copied over)."""
+    return asarray(a)
 
 
 def asarray(a) -> EmuArray:
