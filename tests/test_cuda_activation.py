@@ -304,3 +304,22 @@ def test_bad_input(emu):
         m.add_forward(out, emu.asarray(np.zeros(10, np.int32)), x)
     with pytest.raises(ValueError, match="threads: expected 1..1024"):
         m.set_eltwise_launch(2048, 1)
+
+
+class _HostMemory:
+    """A host numpy buffer passed off as a device array: the launch must fail cleanly."""
+
+    def __init__(self, a):
+        self._a = a
+        self.__cuda_array_interface__ = {"shape": a.shape, "typestr": a.dtype.str, "strides": None,
+                                         "version": 3, "data": (a.ctypes.data, False)}
+
+
+def test_launch_failure_names_op_and_sizes(emu):
+    """A pointer outside every device allocation: the emulator refuses the launch, and
+    check_launch turns it into a RuntimeError naming the op and the sizes."""
+    out = emu.empty((10,))
+    with pytest.raises(RuntimeError, match=r"activation_forward \(n=10, kind=gelu\)"):
+        emu.mod.activation_forward(out, None, _HostMemory(_x((10,))), GELU, 0.0, 1.0, 20.0)
+    with pytest.raises(RuntimeError, match=r"add_forward \(n=10\)"):
+        emu.mod.add_forward(out, emu.asarray(_x((10,))), _HostMemory(_x((10,))))

@@ -194,3 +194,15 @@ def test_bad_input(emu):
         m.dropout_mask(emu.empty((10,), np.uint8), 1, -0.1)
     with pytest.raises(TypeError):  # seed outside uint64: pybind11 refuses the conversion
         m.dropout_mask(emu.empty((10,), np.uint8), -1, 0.5)
+
+
+def test_launch_failure_names_op_and_sizes(emu):
+    """A host buffer passed off as a device array: RuntimeError naming the op and sizes."""
+    host = np.zeros(10, np.uint8)
+
+    class HostMemory:
+        __cuda_array_interface__ = {"shape": (10,), "typestr": "|u1", "strides": None, "version": 3,
+                                    "data": (host.ctypes.data, False)}
+
+    with pytest.raises(RuntimeError, match=r"dropout_mask \(n=10, seed=3, p=0.5"):
+        emu.mod.dropout_mask(HostMemory(), 3, 0.5)

@@ -277,3 +277,16 @@ def test_bad_input(emu):
         m.adam_step(p, g, s, emu.empty((n,)), 1, 1e-3, 1.0, 0.999, 1e-8, 0.0, False, False, None)
     with pytest.raises(ValueError, match="max_v: required when amsgrad"):
         m.adam_step(p, g, s, emu.empty((n,)), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, True, None)
+
+
+def test_launch_failure_names_op_and_sizes(emu):
+    """A host buffer passed off as a device array: RuntimeError naming the op and size."""
+    host = np.zeros(10, np.float32)
+
+    class HostMemory:
+        __cuda_array_interface__ = {"shape": (10,), "typestr": "<f4", "strides": None, "version": 3,
+                                    "data": (host.ctypes.data, False)}
+
+    p, s = emu.asarray(np.zeros(10, np.float32)), emu.asarray(np.zeros(10, np.float32))
+    with pytest.raises(RuntimeError, match=r"adagrad_step \(n=10\)"):
+        emu.mod.adagrad_step(p, HostMemory(), s, 0.1, 1e-10, 0.0, 0.0, 1)
