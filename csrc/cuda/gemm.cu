@@ -264,7 +264,7 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
   GemmDims d{};
   d.m = m;
   d.n = n;
-  d.k = k;
+  d.k = alpha == 0.0f ? 0 : k;
   d.lda = lda;
   d.ldb = ldb;
   d.ldc = ldc;
@@ -278,6 +278,7 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
   d.vec_a = aligned16(a) && lda % 4 == 0 && batch.a_outer % 4 == 0 && batch.a_inner % 4 == 0;
   d.vec_b = aligned16(b) && ldb % 4 == 0 && batch.b_outer % 4 == 0 && batch.b_inner % 4 == 0;
   d.vec_c = aligned16(c) && ldc % 4 == 0 && batch.c_outer % 4 == 0 && batch.c_inner % 4 == 0;
+  if (alpha == 0.0f) k = 0;      // BLAS: A and B are not read (NaN in them does not leak)
   if (k <= 0) a = b = nullptr;  // nothing is read; do not hand the kernel a dangling pointer
 
   // The 128x128 tile needs enough tiles to fill the GPU (about two waves on a 132-SM
