@@ -136,10 +136,10 @@ template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
 __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
     gemm_tile_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
                      const float* __restrict__ bias, GemmDims d) {
-  static_assert(BK % 4 == 0 && BM % 4 == 0 && BN % 4 == 0 && TN % 4 == 0, "tiles hold whole float4s");
+  static_assert(BK % 4 == 0 && BM % 4 == 0 && BN % 4 == 0 && TM % 4 == 0 && TN % 4 == 0, "tiles hold whole float4s");
   constexpr int NT = (BM / TM) * (BN / TN);
-  __shared__ float As[BK][BM];  // op(A) slice, k-major
-  __shared__ float Bs[BK][BN];  // op(B) slice
+  alignas(16) __shared__ float As[BK][BM];  // op(A) slice, k-major
+  alignas(16) __shared__ float Bs[BK][BN];  // op(B) slice
 
   // This block's matrices within the batch.
   const int64_t z = d.z_base + blockIdx.z;
@@ -167,10 +167,23 @@ __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
     FL_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
       float ra[TM], rb[TN];
+      // 128-bit shared-memory reads (rows of As/Bs are 16-byte aligned: BM, BN % 4 == 0).
       FL_UNROLL
-      for (int r = 0; r < TM; ++r) ra[r] = As[kk][ty * TM + r];
+      for (int r = 0; r < TM; r += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&As[kk][ty * TM + r]);
+        ra[r] = v.x;
+        ra[r + 1] = v.y;
+        ra[r + 2] = v.z;
+        ra[r + 3] = v.w;
+      }
       FL_UNROLL
-      for (int s = 0; s < TN; ++s) rb[s] = Bs[kk][tx * TN + s];
+      for (int s = 0; s < TN; s += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[kk][tx * TN + s]);
+        rb[s] = v.x;
+        rb[s + 1] = v.y;
+        rb[s + 2] = v.z;
+        rb[s + 3] = v.w;
+      }
       FL_UNROLL
       for (int r = 0; r < TM; ++r) {
         FL_UNROLL
