@@ -1,0 +1,328 @@
+// SGEMM on the GPU: C = alpha * op(A) @ op(B) + beta * C, row-major, any size, every
+// transpose, optionally batched and with a bias/ReLU epilogue (see gemm.h).
+//
+// The kernel is rung 5 of the ladder in gemm_ladder.cu ("vectorised"), promoted here
+// without timing it (the machine it was written on has no GPU): a block computes a
+// BM x BN tile of C, stepping through K in slices of BK. Each slice of op(A) (BM x BK)
+// and op(B) (BK x BN) is staged in shared memory with float4 global loads where the
+// pointer, the leading dimension and the bounds allow it (scalar, zero-filled loads at the
+// edges); A is stored k-major in shared memory (As[kk][i]) whatever its transpose, so the
+// inner loop reads one column of As and one row of Bs into registers and does TM x TN
+// FMAs per thread (2-D register tiling). The epilogue applies alpha, beta (C read only
+// when beta != 0), the bias and ReLU, and writes float4 where it can.
+#include "cuda/gemm.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "cuda/cuda_compat.h"
+
+#if defined(FASTLAYERS_CUDA_EMU)
+#define FL_LAUNCH_BOUNDS(n)
+#define FL_UNROLL
+#else
+#define FL_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#define FL_UNROLL _Pragma("unroll")
+#endif
+
+namespace fastlayers::cuda {
+namespace {
+
+// Everything but the pointers (those go as kernel arguments, where the emulator checks
+// that each lies inside a device allocation).
+struct GemmDims {
+  int64_t m, n, k;
+  int64_t lda, ldb, ldc;
+  float alpha, beta;
+  GemmBatch batch;
+  int64_t z_base;      // batch index of blockIdx.z == 0 (launches of at most 65535)
+  bool per_row;        // epilogue bias indexed by row (else column)
+  int64_t bias_inner;  // bias offset per inner batch index
+  bool relu;
+  bool vec_a, vec_b, vec_c;  // float4 access allowed (16-byte aligned, ld % 4 == 0)
+};
+
+// Stage op(A)[i0 : i0+BM, k0 : k0+BK] into As[kk][i] (zeros outside the matrix).
+template <int BM, int BK, int NT, bool TA>
+__device__ __forceinline__ void load_a_tile(float (*As)[BM], const float* __restrict__ a, const GemmDims& d,
+                                            int64_t i0, int64_t k0, int t) {
+  constexpr int QUADS = BM * BK / 4;
+  for (int q = t; q < QUADS; q += NT) {
+    if (!TA) {
+      // A (m, k): four consecutive k of one row.
+      const int row = q / (BK / 4), kq = (q % (BK / 4)) * 4;
+      const int64_t i = i0 + row, kg = k0 + kq;
+      if (d.vec_a && i < d.m && kg + 3 < d.k) {
+        const float4 v = *reinterpret_cast<const float4*>(a + i * d.lda + kg);
+        As[kq + 0][row] = v.x;
+        As[kq + 1][row] = v.y;
+        As[kq + 2][row] = v.z;
+        As[kq + 3][row] = v.w;
+      } else {
+        for (int x = 0; x < 4; ++x) {
+          As[kq + x][row] = (i < d.m && kg + x < d.k) ? a[i * d.lda + kg + x] : 0.0f;
+        }
+      }
+    } else {
+      // A stored (k, m): four consecutive i of one k.
+      const int kk = q / (BM / 4), iq = (q % (BM / 4)) * 4;
+      const int64_t kg = k0 + kk, i = i0 + iq;
+      if (d.vec_a && kg < d.k && i + 3 < d.m) {
+        const float4 v = *reinterpret_cast<const float4*>(a + kg * d.lda + i);
+        As[kk][iq + 0] = v.x;
+        As[kk][iq + 1] = v.y;
+        As[kk][iq + 2] = v.z;
+        As[kk][iq + 3] = v.w;
+      } else {
+        for (int x = 0; x < 4; ++x) {
+          As[kk][iq + x] = (kg < d.k && i + x < d.m) ? a[kg * d.lda + i + x] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// Stage op(B)[k0 : k0+BK, j0 : j0+BN] into Bs[kk][j] (zeros outside the matrix).
+template <int BN, int BK, int NT, bool TB>
+__device__ __forceinline__ void load_b_tile(float (*Bs)[BN], const float* __restrict__ b, const GemmDims& d,
+                                            int64_t k0, int64_t j0, int t) {
+  constexpr int QUADS = BN * BK / 4;
+  for (int q = t; q < QUADS; q += NT) {
+    if (!TB) {
+      // B (k, n): four consecutive j of one k.
+      const int kk = q / (BN / 4), jq = (q % (BN / 4)) * 4;
+      const int64_t kg = k0 + kk, j = j0 + jq;
+      if (d.vec_b && kg < d.k && j + 3 < d.n) {
+        const float4 v = *reinterpret_cast<const float4*>(b + kg * d.ldb + j);
+        Bs[kk][jq + 0] = v.x;
+        Bs[kk][jq + 1] = v.y;
+        Bs[kk][jq + 2] = v.z;
+        Bs[kk][jq + 3] = v.w;
+      } else {
+        for (int x = 0; x < 4; ++x) {
+          Bs[kk][jq + x] = (kg < d.k && j + x < d.n) ? b[kg * d.ldb + j + x] : 0.0f;
+        }
+      }
+    } else {
+      // B stored (n, k): four consecutive k of one j.
+      const int col = q / (BK / 4), kq = (q % (BK / 4)) * 4;
+      const int64_t j = j0 + col, kg = k0 + kq;
+      if (d.vec_b && j < d.n && kg + 3 < d.k) {
+        const float4 v = *reinterpret_cast<const float4*>(b + j * d.ldb + kg);
+        Bs[kq + 0][col] = v.x;
+        Bs[kq + 1][col] = v.y;
+        Bs[kq + 2][col] = v.z;
+        Bs[kq + 3][col] = v.w;
+      } else {
+        for (int x = 0; x < 4; ++x) {
+          Bs[kq + x][col] = (j < d.n && kg + x < d.k) ? b[j * d.ldb + kg + x] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ float finish(float acc, float old, float bias, const GemmDims& d) {
+  float v = d.alpha * acc;
+  if (d.beta != 0.0f) v = fmaf(d.beta, old, v);
+  v += bias;
+  return d.relu ? fmaxf(v, 0.0f) : v;
+}
+
+// One block: the BM x BN tile (blockIdx.x, blockIdx.y) of C for batch entry
+// z_base + blockIdx.z; (BM/TM) * (BN/TN) threads, each owning a TM x TN sub-tile.
+template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
+__global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
+    gemm_tile_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                     const float* __restrict__ bias, GemmDims d) {
+  static_assert(BK % 4 == 0 && BM % 4 == 0 && BN % 4 == 0 && TM % 4 == 0 && TN % 4 == 0, "tiles hold whole float4s");
+  constexpr int NT = (BM / TM) * (BN / TN);
+  alignas(16) __shared__ float As[BK][BM];  // op(A) slice, k-major
+  alignas(16) __shared__ float Bs[BK][BN];  // op(B) slice
+
+  // This block's matrices within the batch.
+  const int64_t z = d.z_base + blockIdx.z;
+  const int64_t outer = z / d.batch.inner_count, inner = z % d.batch.inner_count;
+  a += outer * d.batch.a_outer + inner * d.batch.a_inner;
+  b += outer * d.batch.b_outer + inner * d.batch.b_inner;
+  c += outer * d.batch.c_outer + inner * d.batch.c_inner;
+  if (bias != nullptr) bias += inner * d.bias_inner;
+
+  const int t = threadIdx.x;
+  const int ty = t / (BN / TN), tx = t % (BN / TN);
+  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * BM, j0 = static_cast<int64_t>(blockIdx.y) * BN;
+
+  float acc[TM][TN];
+  FL_UNROLL
+  for (int r = 0; r < TM; ++r) {
+    FL_UNROLL
+    for (int s = 0; s < TN; ++s) acc[r][s] = 0.0f;
+  }
+
+  for (int64_t k0 = 0; k0 < d.k; k0 += BK) {
+    load_a_tile<BM, BK, NT, TA>(As, a, d, i0, k0, t);
+    load_b_tile<BN, BK, NT, TB>(Bs, b, d, k0, j0, t);
+    __syncthreads();
+    FL_UNROLL
+    for (int kk = 0; kk < BK; ++kk) {
+      float ra[TM], rb[TN];
+      // 128-bit shared-memory reads (rows of As/Bs are 16-byte aligned: BM, BN % 4 == 0).
+      FL_UNROLL
+      for (int r = 0; r < TM; r += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&As[kk][ty * TM + r]);
+        ra[r] = v.x;
+        ra[r + 1] = v.y;
+        ra[r + 2] = v.z;
+        ra[r + 3] = v.w;
+      }
+      FL_UNROLL
+      for (int s = 0; s < TN; s += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[kk][tx * TN + s]);
+        rb[s] = v.x;
+        rb[s + 1] = v.y;
+        rb[s + 2] = v.z;
+        rb[s + 3] = v.w;
+      }
+      FL_UNROLL
+      for (int r = 0; r < TM; ++r) {
+        FL_UNROLL
+        for (int s = 0; s < TN; ++s) acc[r][s] = fmaf(ra[r], rb[s], acc[r][s]);
+      }
+    }
+    __syncthreads();  // the next slice overwrites As/Bs
+  }
+
+  // Epilogue: float4 along the row where C allows it, scalars at the right edge. The
+  // loops have constant trip counts (conditions, not breaks) so that they unroll and acc
+  // stays in registers.
+  FL_UNROLL
+  for (int r = 0; r < TM; ++r) {
+    const int64_t i = i0 + ty * TM + r;
+    if (i < d.m) {
+      float* crow = c + i * d.ldc;
+      const float brow = (bias != nullptr && d.per_row) ? bias[i] : 0.0f;
+      FL_UNROLL
+      for (int s = 0; s < TN; s += 4) {
+        const int64_t j = j0 + tx * TN + s;
+        if (d.vec_c && j + 3 < d.n) {
+          float4 old = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          if (d.beta != 0.0f) old = *reinterpret_cast<const float4*>(crow + j);
+          float4 bv = make_float4(brow, brow, brow, brow);
+          if (bias != nullptr && !d.per_row) bv = make_float4(bias[j], bias[j + 1], bias[j + 2], bias[j + 3]);
+          float4 v;
+          v.x = finish(acc[r][s + 0], old.x, bv.x, d);
+          v.y = finish(acc[r][s + 1], old.y, bv.y, d);
+          v.z = finish(acc[r][s + 2], old.z, bv.z, d);
+          v.w = finish(acc[r][s + 3], old.w, bv.w, d);
+          *reinterpret_cast<float4*>(crow + j) = v;
+        } else {
+          FL_UNROLL
+          for (int x = 0; x < 4; ++x) {
+            if (j + x < d.n) {
+              const float old = d.beta != 0.0f ? crow[j + x] : 0.0f;
+              const float bv = (bias != nullptr && !d.per_row) ? bias[j + x] : brow;
+              crow[j + x] = finish(acc[r][s + x], old, bv, d);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+int g_force_tile = 0;
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+template <int BM, int BN, int BK, int TM, int TN>
+void launch_tiles(bool ta, bool tb, const float* a, const float* b, float* c, const float* bias,
+                  const GemmDims& d0, cudaStream_t stream, const char* op, const std::string& sizes) {
+  using Kernel = void (*)(const float*, const float*, float*, const float*, GemmDims);
+  Kernel kernel = ta ? (tb ? &gemm_tile_kernel<BM, BN, BK, TM, TN, true, true>
+                           : &gemm_tile_kernel<BM, BN, BK, TM, TN, true, false>)
+                     : (tb ? &gemm_tile_kernel<BM, BN, BK, TM, TN, false, true>
+                           : &gemm_tile_kernel<BM, BN, BK, TM, TN, false, false>);
+  const int64_t gx = (d0.m + BM - 1) / BM, gy = (d0.n + BN - 1) / BN;
+  if (gx > 2147483647 || gy > 65535) {
+    throw CudaError(std::string(op) + " (" + sizes + "): too large for one launch (" + std::to_string(gx) +
+                    " x " + std::to_string(gy) + " tiles; at most 2^31-1 x 65535)");
+  }
+  const dim3 block((BM / TM) * (BN / TN));
+  for (int64_t z0 = 0; z0 < d0.batch.count; z0 += 65535) {
+    GemmDims d = d0;
+    d.z_base = z0;
+    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+                    static_cast<unsigned>(std::min<int64_t>(65535, d0.batch.count - z0)));
+    FL_LAUNCH(kernel, grid, block, 0, stream, a, b, c, bias, d);
+    check_launch(op, sizes);
+  }
+}
+
+}  // namespace
+
+int gemm_force_tile(int mode) {
+  const int old = g_force_tile;
+  g_force_tile = mode;
+  return old;
+}
+
+void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+             const GemmBatch& batch, const GemmEpilogue& epi, cudaStream_t stream, const char* op) {
+  if (m <= 0 || n <= 0 || batch.count <= 0) return;
+  const std::string sizes = "m=" + std::to_string(m) + ", n=" + std::to_string(n) + ", k=" +
+                            std::to_string(k) + (batch.count > 1 ? ", batch=" + std::to_string(batch.count) : "") +
+                            (trans_a ? ", trans_a" : "") + (trans_b ? ", trans_b" : "");
+  GemmDims d{};
+  d.m = m;
+  d.n = n;
+  d.k = alpha == 0.0f ? 0 : k;
+  d.lda = lda;
+  d.ldb = ldb;
+  d.ldc = ldc;
+  d.alpha = alpha;
+  d.beta = beta;
+  d.batch = batch;
+  if (d.batch.inner_count < 1) d.batch.inner_count = 1;
+  d.per_row = epi.per_row;
+  d.bias_inner = epi.bias_inner;
+  d.relu = epi.relu;
+  d.vec_a = aligned16(a) && lda % 4 == 0 && batch.a_outer % 4 == 0 && batch.a_inner % 4 == 0;
+  d.vec_b = aligned16(b) && ldb % 4 == 0 && batch.b_outer % 4 == 0 && batch.b_inner % 4 == 0;
+  d.vec_c = aligned16(c) && ldc % 4 == 0 && batch.c_outer % 4 == 0 && batch.c_inner % 4 == 0;
+  if (alpha == 0.0f) k = 0;      // BLAS: A and B are not read (NaN in them does not leak)
+  if (k <= 0) a = b = nullptr;  // nothing is read; do not hand the kernel a dangling pointer
+
+  // The 128x128 tile needs enough tiles to fill the GPU (about two waves on a 132-SM
+  // H100/H200); smaller problems get the 64x64 tile and four times more blocks.
+  const int64_t big_tiles = ((m + 127) / 128) * ((n + 127) / 128) * batch.count;
+  const bool big = g_force_tile == 2 || (g_force_tile == 0 && big_tiles >= 264);
+  if (big) {
+    launch_tiles<128, 128, 8, 8, 8>(trans_a, trans_b, a, b, c, epi.bias, d, stream, op, sizes);
+  } else {
+    launch_tiles<64, 64, 16, 4, 4>(trans_a, trans_b, a, b, c, epi.bias, d, stream, op, sizes);
+  }
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+          cudaStream_t stream) {
+  gemm_ex(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmBatch{}, GemmEpilogue{}, stream,
+          "gemm");
+}
+
+void gemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                          int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                          int64_t batch, cudaStream_t stream) {
+  GemmBatch bt;
+  bt.count = batch;
+  bt.a_outer = stride_a;
+  bt.b_outer = stride_b;
+  bt.c_outer = stride_c;
+  gemm_ex(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt, GemmEpilogue{}, stream,
+          "gemm_strided_batched");
+}
+
+}  // namespace fastlayers::cuda

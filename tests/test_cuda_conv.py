@@ -1,0 +1,274 @@
+"""CUDA 2-D convolution (csrc/cuda/conv.cu) and conv_transpose2d built from it, against
+the NumPy reference (fastlayers.reference.conv) in float64.
+
+The four kernels are called exactly as fastlayers.ops.conv calls _cpu's: conv2d forward,
+backward data (with the optional per-channel init, conv_transpose2d's bias), backward
+weight, backward bias; conv_transpose2d's forward is backward-data, its input gradient is
+the forward and its weight gradient backward-weight with x and dout exchanged. Runs in the
+CPU emulator under two schedules, and on a real GPU with CuPy (``gpu`` marker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import fastlayers
+from fastlayers.reference import conv as ref
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+# ---- backends (the same helper is in every tests/test_cuda_*.py of this group) -----------
+
+
+def _gpu_skip_reason():
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "cupy is not installed"
+    cuda = fastlayers.info().get("cuda") or {}
+    if not cuda.get("gpu_usable"):
+        return f"no usable GPU: {cuda.get('reason') or 'the CUDA module is not built'}"
+    return None
+
+
+class Backend:
+    """Device arrays and the kernel module of one backend: the emulator under a schedule,
+    or the GPU."""
+
+    def __init__(self, name):
+        self.name = name
+        if name == "gpu":
+            reason = _gpu_skip_reason()
+            if reason:
+                pytest.skip(reason)
+            import cupy
+
+            from fastlayers import _cuda
+
+            self.mod, self._xp = _cuda, cupy
+        else:
+            self.mod = pytest.importorskip("fastlayers._cuda_emu")
+            self._xp = pytest.importorskip("fastlayers.cuda_emu")
+
+    def asarray(self, a, dtype=np.float32):
+        return self._xp.asarray(np.ascontiguousarray(a, dtype=dtype))
+
+    def empty(self, shape):
+        if self.name == "gpu":
+            return self._xp.full(shape, np.nan, dtype=np.float32)  # NaN: unwritten shows
+        return self._xp.empty(shape, np.float32)  # the emulator fills allocations with NaN
+
+    @staticmethod
+    def get(d):
+        return np.asarray(d.get())
+
+    def stream(self):
+        return self._xp.cuda.get_current_stream().ptr if self.name == "gpu" else 0
+
+    def context(self):
+        if self.name == "gpu":
+            return contextlib.nullcontext()
+        return self._xp.schedule(self.name, seed=1)
+
+
+BACKENDS = [
+    pytest.param("round-robin", id="emu-rr"),
+    pytest.param("greedy", id="emu-greedy"),
+    pytest.param("gpu", id="gpu", marks=pytest.mark.gpu),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def be(request):
+    backend = Backend(request.param)
+    with backend.context():
+        yield backend
+
+
+def assert_close(got, ref, scale, k, name="out"):
+    """|got - ref| <= 4 (sqrt(k) + 2) eps32 * scale elementwise, scale the same sum over
+    absolute values (the magnitude the float32 rounding error grows with)."""
+    got = np.asarray(got, np.float64)
+    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
+    tol = 4.0 * (np.sqrt(max(k, 1)) + 2.0) * EPS32 * scale + 1e-30
+    bad = ~(np.abs(got - ref) <= tol)  # NaN is bad
+    if bad.any():
+        idx = tuple(np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{name}: {int(bad.sum())} of {bad.size} elements off; first at {idx}: got {got[idx]!r}, "
+            f"expected {ref[idx]!r} (tol {tol[idx]:.3g})"
+        )
+
+
+# ---- conv2d -----------------------------------------------------------------------------
+
+
+def kernel_args(g):
+    """stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups (as fastlayers.ops.conv)."""
+    return (g.stride[0], g.stride[1], g.pad[0], g.pad[2], g.dilation[0], g.dilation[1], g.groups)
+
+
+def f64(*arrays):
+    return tuple(None if a is None else np.asarray(a, np.float64) for a in arrays)
+
+
+# (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+CONV_CASES = [
+    (1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1),  # pointwise path, single element
+    (2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1),
+    (3, 4, 9, 11, 6, 3, 2, (2, 1), (1, 0), (1, 2), 2),  # stride, dilation, groups
+    (2, 6, 5, 5, 6, 3, 3, 1, "same", 1, 6),  # depthwise
+    (1, 2, 6, 5, 3, 4, 2, 1, "same", 1, 1),  # even kernel: asymmetric padding
+    (2, 5, 6, 7, 3, 1, 1, 1, 0, 1, 1),  # pointwise (GEMM without im2col)
+    (2, 4, 6, 6, 6, 1, 1, 1, 0, 1, 2),  # grouped pointwise
+    (2, 3, 8, 7, 5, 1, 1, 2, 0, 1, 1),  # 1x1 stride 2: im2col
+    (2, 3, 10, 9, 70, 3, 3, 1, 1, 1, 1),  # K = 70, PQ = 90: several GEMM tiles
+]
+
+
+def conv_id(c):
+    return "n{}c{}h{}w{}k{}r{}s{}-st{}-p{}-d{}-g{}".format(*c).replace(" ", "").replace("'", "")
+
+
+def run_conv2d(be, x, w, b, dout, g):
+    """(out, dx, dw, db) from the four CUDA kernels (as numpy arrays)."""
+    args, s = kernel_args(g), be.stream()
+    x_, w_, dout_ = be.asarray(x), be.asarray(w), be.asarray(dout)
+    out = be.empty((g.n, g.k, g.p, g.q))
+    be.mod.conv2d_forward(out, x_, w_, None if b is None else be.asarray(b), *args, s)
+    dx, dw, db = be.empty(x.shape), be.empty(w.shape), be.empty((g.k,))
+    be.mod.conv2d_backward_data(dx, dout_, w_, None, *args, s)
+    be.mod.conv2d_backward_weight(dw, dout_, x_, *args, s)
+    be.mod.conv2d_backward_bias(db, dout_, s)
+    return be.get(out), be.get(dx), be.get(dw), be.get(db)
+
+
+def check_conv2d(be, case, seed):
+    n, c, h, wd, k, r, s, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+    w = rng.standard_normal((k, c // groups, r, s)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    g = ref.conv2d_geometry(x.shape, w.shape, b.shape, stride, padding, dilation, groups)
+    dout = rng.standard_normal((g.n, g.k, g.p, g.q)).astype(np.float32)
+
+    out, dx, dw, db = run_conv2d(be, x, w, b, dout, g)
+
+    o_ref, cache = ref.conv2d_forward(*f64(x, w, b), stride, padding, dilation, groups)
+    dx_ref, dw_ref, db_ref = ref.conv2d_backward(f64(dout)[0], cache)
+    # Scales: the same sums over absolute values.
+    o_abs, acache = ref.conv2d_forward(*f64(np.abs(x), np.abs(w), np.abs(b)), stride, padding, dilation, groups)
+    dx_abs, dw_abs, db_abs = ref.conv2d_backward(np.abs(f64(dout)[0]), acache)
+    crs = (c // groups) * r * s
+    assert_close(out, o_ref, o_abs, crs, "out")
+    assert_close(dx, dx_ref, dx_abs, (k // groups) * r * s, "dx")
+    assert_close(dw, dw_ref, dw_abs, n * g.p * g.q, "dw")
+    assert_close(db, db_ref, db_abs, n * g.p * g.q, "db")
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=conv_id)
+def test_conv2d(be, case):
+    check_conv2d(be, case, seed=len(conv_id(case)))
+
+
+@pytest.mark.parametrize("case", [CONV_CASES[2], CONV_CASES[6]], ids=conv_id)
+def test_conv2d_chunked_workspace(be, case):
+    """A workspace of one image: the batch runs in chunks; dw accumulates across them."""
+    old = be.mod._conv2d_workspace_limit(16)
+    try:
+        check_conv2d(be, case, seed=99)
+    finally:
+        be.mod._conv2d_workspace_limit(old)
+
+
+def test_conv2d_backward_data_init(be):
+    rng = np.random.default_rng(4)
+    x_shape, w = (2, 4, 5, 6), rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    g = ref.conv2d_geometry(x_shape, w.shape, None, 2, 1, 1, 2)
+    dout = rng.standard_normal((g.n, g.k, g.p, g.q)).astype(np.float32)
+    init = rng.standard_normal(4).astype(np.float32)
+    dx = be.empty(x_shape)
+    be.mod.conv2d_backward_data(dx, be.asarray(dout), be.asarray(w), be.asarray(init), *kernel_args(g), be.stream())
+    _, cache = ref.conv2d_forward(np.zeros(x_shape), w.astype(np.float64), None, 2, 1, 1, 2)
+    dx_ref = ref.conv2d_backward(dout.astype(np.float64), cache)[0] + init.reshape(1, -1, 1, 1)
+    _, acache = ref.conv2d_forward(np.zeros(x_shape), np.abs(w.astype(np.float64)), None, 2, 1, 1, 2)
+    scale = ref.conv2d_backward(np.abs(dout.astype(np.float64)), acache)[0] + np.abs(init).reshape(1, -1, 1, 1)
+    assert_close(be.get(dx), dx_ref, scale, 18, "dx")
+
+
+# ---- conv_transpose2d (as fastlayers.ops.conv builds it) -----------------------------------
+
+# (N, C_in, H, W, C_out, R, S, stride, padding, output_padding, dilation, groups)
+CT_CASES = [
+    (2, 3, 4, 5, 4, 3, 3, 2, 1, 1, 1, 1),
+    (1, 4, 3, 3, 6, 2, 3, (2, 3), (0, 1), (1, 2), 1, 2),
+    (2, 2, 5, 4, 3, 3, 2, 1, 0, 0, (2, 1), 1),
+    (3, 5, 2, 3, 2, 1, 1, 1, 0, 0, 1, 1),  # 1x1: pointwise both ways
+]
+
+
+@pytest.mark.parametrize("case", CT_CASES, ids=conv_id)
+def test_conv_transpose2d(be, case):
+    n, cin, h, wd, cout, r, s, stride, padding, opad, dilation, groups = case
+    rng = np.random.default_rng(cin * 10 + cout)
+    x = rng.standard_normal((n, cin, h, wd)).astype(np.float32)
+    w = rng.standard_normal((cin, cout // groups, r, s)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    g = ref.conv_transpose2d_geometry(x.shape, w.shape, b.shape, stride, padding, opad, dilation, groups)
+    dout = rng.standard_normal((g.n, g.c, g.h, g.w)).astype(np.float32)
+    args, st = kernel_args(g), be.stream()
+    x_, w_, dout_ = be.asarray(x), be.asarray(w), be.asarray(dout)
+
+    out = be.empty((g.n, g.c, g.h, g.w))
+    be.mod.conv2d_backward_data(out, x_, w_, be.asarray(b), *args, st)
+    dx, dw, db = be.empty(x.shape), be.empty(w.shape), be.empty((g.c,))
+    be.mod.conv2d_forward(dx, dout_, w_, None, *args, st)
+    be.mod.conv2d_backward_weight(dw, x_, dout_, *args, st)
+    be.mod.conv2d_backward_bias(db, dout_, st)
+
+    kw = dict(dilation=dilation, groups=groups)
+    o_ref, cache = ref.conv_transpose2d_forward(*f64(x, w, b), stride, padding, opad, **kw)
+    dx_ref, dw_ref, db_ref = ref.conv_transpose2d_backward(f64(dout)[0], cache)
+    o_abs, acache = ref.conv_transpose2d_forward(*f64(np.abs(x), np.abs(w), np.abs(b)), stride, padding, opad, **kw)
+    dx_abs, dw_abs, db_abs = ref.conv_transpose2d_backward(np.abs(f64(dout)[0]), acache)
+    assert_close(be.get(out), o_ref, o_abs, cin * r * s, "out")
+    assert_close(be.get(dx), dx_ref, dx_abs, cout * r * s, "dx")
+    assert_close(be.get(dw), dw_ref, dw_abs, n * g.h * g.w, "dw")
+    assert_close(be.get(db), db_ref, db_abs, n * g.h * g.w, "db")
+
+
+# ---- bad input --------------------------------------------------------------------------
+
+
+def test_conv2d_bad_input(be):
+    x, w = be.asarray(np.ones((2, 4, 5, 5))), be.asarray(np.ones((6, 2, 3, 3)))
+    out, s = be.empty((2, 6, 3, 3)), be.stream()
+    args = (1, 1, 0, 0, 1, 1, 2)
+    with pytest.raises(TypeError, match="x: expected a GPU array"):
+        be.mod.conv2d_forward(out, np.ones((2, 4, 5, 5), np.float32), w, None, *args, s)
+    with pytest.raises(TypeError, match="w: expected dtype"):
+        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 2, 3, 3)), dtype=np.int32), None, *args, s)
+    with pytest.raises(ValueError, match="x: expected a 4-D array"):
+        be.mod.conv2d_forward(out, be.asarray(np.ones((4, 5, 5))), w, None, *args, s)
+    with pytest.raises(ValueError, match="w: expected 4/2 input channels"):
+        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 3, 3, 3))), None, *args, s)
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 6, P, Q\)"):
+        be.mod.conv2d_forward(be.empty((2, 5, 3, 3)), x, w, None, *args, s)
+    with pytest.raises(ValueError, match=r"b: expected shape \(6\)"):
+        be.mod.conv2d_forward(out, x, w, be.asarray(np.ones(4)), *args, s)
+    with pytest.raises(ValueError, match="groups: 4 does not divide"):
+        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 1, 3, 3))), None, 1, 1, 0, 0, 1, 1, 4, s)
+    with pytest.raises(ValueError, match="stride: must be >= 1"):
+        be.mod.conv2d_forward(out, x, w, None, 0, 1, 0, 0, 1, 1, 2, s)
+    with pytest.raises(ValueError, match=r"init: expected shape \(4\)"):
+        be.mod.conv2d_backward_data(be.empty((2, 4, 5, 5)), out, w, be.asarray(np.ones(6)), *args, s)
+    with pytest.raises(ValueError, match=r"dout: expected shape \(2, 6, P, Q\)"):
+        be.mod.conv2d_backward_weight(be.empty((6, 2, 3, 3)), be.empty((1, 6, 3, 3)), x, *args, s)
+    with pytest.raises(ValueError, match=r"db: expected shape \(6\)"):
+        be.mod.conv2d_backward_bias(be.empty((5,)), out, s)
+    with pytest.raises(TypeError, match="dout: expected a GPU array"):
+        be.mod.conv2d_backward_bias(be.empty((6,)), np.ones((2, 6, 3, 3), np.float32), s)
