@@ -67,6 +67,7 @@ class _Gpu:
 @pytest.fixture(params=[
     "emu:round-robin",
     "emu:greedy",
+    "emu:descending",
     pytest.param("gpu", marks=pytest.mark.gpu),
 ])
 def dev(request):

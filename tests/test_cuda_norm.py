@@ -68,6 +68,7 @@ class _Gpu:
 @pytest.fixture(params=[
     "emu:round-robin",
     "emu:greedy",
+    "emu:descending",
     pytest.param("gpu", marks=pytest.mark.gpu),
 ])
 def dev(request):
