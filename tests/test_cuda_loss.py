@@ -94,6 +94,7 @@ SOFTMAX_CASES = [
     ((3, 7), 0),
     ((4, 6, 5), -2),
     ((7,), 0),
+    ((3, 4, 100), 1),  # 300 strided lines: two blocks
 ]
 
 

@@ -173,8 +173,9 @@ def test_batch_norm_large_mean(dev):
 
 
 # (shape, normalized dims): rows of 1, partial warps, > 8 rows (two blocks), a row longer
-# than 1024 (one block per row), a 2-D normalized shape.
-LN_CASES = [((1, 1), 1), ((3, 10), 1), ((19, 33), 1), ((2, 1300), 1), ((2, 3, 4, 5), 2), ((7,), 1)]
+# than 1024 (one block per row), a 2-D normalized shape, 70 rows (three row chunks in
+# the parameter-gradient sums).
+LN_CASES = [((1, 1), 1), ((3, 10), 1), ((19, 33), 1), ((2, 1300), 1), ((2, 3, 4, 5), 2), ((7,), 1), ((70, 5), 1)]
 
 
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
