@@ -323,3 +323,19 @@ def test_launch_failure_names_op_and_sizes(emu):
         emu.mod.activation_forward(out, None, _HostMemory(_x((10,))), GELU, 0.0, 1.0, 20.0)
     with pytest.raises(RuntimeError, match=r"add_forward \(n=10\)"):
         emu.mod.add_forward(out, emu.asarray(_x((10,))), _HostMemory(_x((10,))))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,kw,kind,params", OPS, ids=OP_IDS)
+def test_gpu_matches_emulator(name, kw, kind, params):
+    """The real GPU against the emulated run of the same kernels: masks bit for bit,
+    values to float rounding (nvcc contracts to FMA, the host compiler may not)."""
+    gpu, emu = _Gpu(), _Emu()
+    x = _x((3, 2113), seed=4)
+    dout = _x(x.shape, seed=5, scale=1.0)
+    y_g, mask_g, dx_g = _run(gpu, kind, params, x, dout)
+    y_e, mask_e, dx_e = _run(emu, kind, params, x, dout)
+    np.testing.assert_allclose(y_g, y_e, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(dx_g, dx_e, rtol=RTOL, atol=ATOL)
+    if mask_g is not None:
+        np.testing.assert_array_equal(mask_g, mask_e)

@@ -206,3 +206,19 @@ def test_launch_failure_names_op_and_sizes(emu):
 
     with pytest.raises(RuntimeError, match=r"dropout_mask \(n=10, seed=3, p=0.5"):
         emu.mod.dropout_mask(HostMemory(), 3, 0.5)
+
+
+@pytest.mark.gpu
+def test_gpu_matches_emulator():
+    """The real GPU against the emulated run: mask and output bit for bit."""
+    gpu, emu = _Gpu(), _Emu()
+    n, seed, p = 100_003, 2**64 - 3, 0.25
+    x = _x((n,), seed=9)
+    out = {}
+    for d in (gpu, emu):
+        keep, y = d.empty((n,), np.uint8), d.empty((n,))
+        d.mod.dropout_mask(keep, seed, p)
+        d.mod.dropout_apply(y, d.asarray(x), seed, p)
+        out[d.name] = (d.get(keep), d.get(y))
+    np.testing.assert_array_equal(out["gpu"][0], out["emu"][0])
+    np.testing.assert_array_equal(out["gpu"][1], out["emu"][1])

@@ -290,3 +290,17 @@ def test_launch_failure_names_op_and_sizes(emu):
     p, s = emu.asarray(np.zeros(10, np.float32)), emu.asarray(np.zeros(10, np.float32))
     with pytest.raises(RuntimeError, match=r"adagrad_step \(n=10\)"):
         emu.mod.adagrad_step(p, HostMemory(), s, 0.1, 1e-10, 0.0, 0.0, 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,opt,state_names,hp", OPTS, ids=OPT_IDS)
+def test_gpu_matches_emulator(name, opt, state_names, hp):
+    """The real GPU against the emulated run of the same kernels, after STEPS steps."""
+    gpu, emu = _Gpu(), _Emu()
+    p0, grads = well_conditioned(4099, seed=13)
+    final = {}
+    for d in (gpu, emu):
+        *_, (_, got, _, _) = run_all(d, opt, state_names, hp, p0, grads)
+        final[d.name] = got
+    for k in final["gpu"]:
+        close(final["gpu"][k], final["emu"][k].astype(np.float64), f"{name}: {k}")
