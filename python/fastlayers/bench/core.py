@@ -60,8 +60,9 @@ GPU_BACKENDS = ("cuda", "cupy", "torch-cuda")
 ALL_BACKENDS = CPU_BACKENDS + GPU_BACKENDS
 
 # Families whose fastlayers.ops functions run CUDA kernels on CuPy arrays; the "cuda"
-# backend is skipped for the others (the CUDA kernels arrive family by family).
-CUDA_FAMILIES: frozenset[str] = frozenset()
+# backend is skipped for the others (training steps need Module.to("cuda"), to come).
+CUDA_FAMILIES: frozenset[str] = frozenset(
+    {"gemm", "conv2d", "pool", "activation", "loss", "norm", "linear", "optim"})
 
 
 class Mismatch(AssertionError):

@@ -49,8 +49,8 @@ __all__ = [
     "softmax_forward",
 ]
 
-from fastlayers import _cpu
-from fastlayers.ops._checks import check_array, check_backend, check_flag, check_scalar
+from fastlayers.ops._checks import check_array, check_flag, check_scalar
+from fastlayers.ops._device import device_of, is_device_array, placement
 from fastlayers.reference import loss as _ref
 from fastlayers.reference.loss import _labels_as_int64, _reduction_scale, _split_dout_cache
 
@@ -88,10 +88,25 @@ def _scalar_dout(dout) -> float:
     return check_scalar(dout, "dout")
 
 
+def _device_labels(labels, n: int, c: int, dev):
+    """Class labels for logits on a GPU: a device int64 array of shape (n,). Host labels
+    (a list or numpy array) are checked on the host, then copied over; device labels of
+    another integer dtype are converted where the array library can (CuPy)."""
+    if not is_device_array(labels):
+        return dev.xp.asarray(_labels_as_int64(labels, n, c))
+    if tuple(labels.shape) != (n,):
+        raise ValueError(f"labels: expected shape ({n},) (one per row of logits), got {tuple(labels.shape)}")
+    if np.dtype(labels.dtype) != np.int64:
+        if np.dtype(labels.dtype).kind not in "iu" or not hasattr(labels, "astype"):
+            raise TypeError(f"labels: expected an int64 device array, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
+    return labels  # values outside [0, C) make the forward raise ValueError
+
+
 def _check_pair(a, b, a_name: str, b_name: str) -> tuple[np.ndarray, np.ndarray]:
     """Two float32 arrays of one shape with at least one element."""
-    a = check_array(a, a_name)
-    b = check_array(b, b_name)
+    a = check_array(a, a_name, device=True)
+    b = check_array(b, b_name, device=True)
     if a.shape != b.shape:
         raise ValueError(f"{b_name}: expected shape {a.shape} to match {a_name}, got {b.shape}")
     if a.size == 0:
@@ -105,30 +120,32 @@ def _check_pair(a, b, a_name: str, b_name: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def _softmax_forward(x, axis, backend, op: str, log: bool):
-    x = check_array(x, "x", min_ndim=1)
+    x = check_array(x, "x", min_ndim=1, device=True)
     axis = _check_axis(axis, x.ndim)
-    if check_backend(backend) == "reference":
+    dev, backend = placement(backend, x=x)
+    if backend == "reference":
         ref_forward = _ref.log_softmax_forward if log else _ref.softmax_forward
         y, ref_cache = ref_forward(x, axis)
         return y, (op, "reference", ref_cache)
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    _cpu.softmax_forward(y, x, axis, log)
+    x = dev.contiguous(x)
+    y = dev.empty(x.shape)
+    dev.run("softmax_forward", y, x, axis, log)
     return y, (op, "cpu", y, axis)
 
 
 def _softmax_backward(dout, cache, op: str, log: bool):
     cache = _check_cache(cache, op)
-    dout = check_array(dout, "dout")
+    dout = check_array(dout, "dout", device=True)
     y = cache[2] if cache[1] == "cpu" else cache[2][1]
     if dout.shape != y.shape:
         raise ValueError(f"dout: expected shape {y.shape} (the forward output's), got {dout.shape}")
     if cache[1] == "reference":
         ref_backward = _ref.log_softmax_backward if log else _ref.softmax_backward
         return ref_backward(dout, cache[2])
-    dout = np.ascontiguousarray(dout)
-    dx = np.empty_like(y)
-    _cpu.softmax_backward(dx, dout, y, cache[3], log)
+    dev = device_of(dout=dout, y=y)
+    dout = dev.contiguous(dout)
+    dx = dev.empty(y.shape)
+    dev.run("softmax_backward", dx, dout, y, cache[3], log)
     return (dx,)
 
 
@@ -178,19 +195,20 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean", *, backend=N
     (``reduction="sum"``: the sum). One fused pass per row computes the row max and
     log-sum-exp; backward recomputes the softmax from them (no (N, C) array is cached).
     """
-    logits = check_array(logits, "logits", ndim=2)
+    logits = check_array(logits, "logits", ndim=2, device=True)
     n, c = logits.shape
     if n == 0 or c == 0:
         raise ValueError(f"logits: expected at least one row and one class, got shape {logits.shape}")
-    labels = _labels_as_int64(labels, n, c)
+    dev, backend = placement(backend, logits=logits)
+    labels = _labels_as_int64(labels, n, c) if dev.is_cpu else _device_labels(labels, n, c, dev)
     scale = _reduction_scale(reduction, n)
     op = "softmax_cross_entropy"
-    if check_backend(backend) == "reference":
+    if backend == "reference":
         loss, ref_cache = _ref.softmax_cross_entropy_forward(logits, labels, reduction)
         return loss, (op, "reference", ref_cache)
-    logits = np.ascontiguousarray(logits)
-    stats = np.empty((n, 2), np.float32)  # per row: max, log sum exp(x - max)
-    total = _cpu.softmax_cross_entropy_forward(stats, logits, labels)
+    logits = dev.contiguous(logits)
+    stats = dev.empty((n, 2))  # per row: max, log sum exp(x - max)
+    total = dev.run("softmax_cross_entropy_forward", stats, logits, labels)
     return total * scale, (op, "cpu", stats, logits, labels, scale)
 
 
@@ -200,8 +218,9 @@ def softmax_cross_entropy_backward(dout=1.0, cache=None):
     if cache[1] == "reference":
         return _ref.softmax_cross_entropy_backward(g, cache[2])
     _, _, stats, logits, labels, scale = cache
-    dlogits = np.empty_like(logits)
-    _cpu.softmax_cross_entropy_backward(dlogits, stats, logits, labels, g * scale)
+    dev = device_of(logits=logits)
+    dlogits = dev.empty(logits.shape)
+    dev.run("softmax_cross_entropy_backward", dlogits, stats, logits, labels, g * scale)
     return (dlogits,)
 
 
@@ -224,12 +243,12 @@ def binary_cross_entropy_with_logits_forward(logits, targets, reduction="mean", 
     x, t = _check_pair(logits, targets, "logits", "targets")
     scale = _reduction_scale(reduction, x.size)
     op = "binary_cross_entropy_with_logits"
-    if check_backend(backend) == "reference":
+    dev, backend = placement(backend, logits=x, targets=t)
+    if backend == "reference":
         loss, ref_cache = _ref.binary_cross_entropy_with_logits_forward(x, t, reduction)
         return loss, (op, "reference", ref_cache)
-    x = np.ascontiguousarray(x)
-    t = np.ascontiguousarray(t)
-    total = _cpu.bce_with_logits_forward(x, t)
+    x, t = dev.contiguous(x), dev.contiguous(t)
+    total = dev.run("bce_with_logits_forward", x, t)
     return total * scale, (op, "cpu", x, t, scale)
 
 
@@ -243,9 +262,10 @@ def binary_cross_entropy_with_logits_backward(dout=1.0, cache=None, *, need_dtar
     if cache[1] == "reference":
         return _ref.binary_cross_entropy_with_logits_backward(g, cache[2], need_dtargets=need_dtargets)
     _, _, x, t, scale = cache
-    dx = np.empty_like(x)
-    dt = np.empty_like(x) if need_dtargets else None
-    _cpu.bce_with_logits_backward(dx, dt, x, t, g * scale)
+    dev = device_of(logits=x)
+    dx = dev.empty(x.shape)
+    dt = dev.empty(x.shape) if need_dtargets else None
+    dev.run("bce_with_logits_backward", dx, dt, x, t, g * scale)
     return (dx, dt)
 
 
@@ -266,12 +286,12 @@ def mse_loss_forward(pred, target, reduction="mean", *, backend=None):
     """
     p, t = _check_pair(pred, target, "pred", "target")
     scale = _reduction_scale(reduction, p.size)
-    if check_backend(backend) == "reference":
+    dev, backend = placement(backend, pred=p, target=t)
+    if backend == "reference":
         loss, ref_cache = _ref.mse_loss_forward(p, t, reduction)
         return loss, ("mse_loss", "reference", ref_cache)
-    p = np.ascontiguousarray(p)
-    t = np.ascontiguousarray(t)
-    total = _cpu.mse_forward(p, t)
+    p, t = dev.contiguous(p), dev.contiguous(t)
+    total = dev.run("mse_forward", p, t)
     return total * scale, ("mse_loss", "cpu", p, t, scale)
 
 
@@ -282,9 +302,10 @@ def mse_loss_backward(dout=1.0, cache=None, *, need_dtarget=True):
     if cache[1] == "reference":
         return _ref.mse_loss_backward(g, cache[2], need_dtarget=need_dtarget)
     _, _, p, t, scale = cache
-    dp = np.empty_like(p)
-    dt = np.empty_like(p) if need_dtarget else None
-    _cpu.mse_backward(dp, dt, p, t, g * scale)
+    dev = device_of(pred=p)
+    dp = dev.empty(p.shape)
+    dt = dev.empty(p.shape) if need_dtarget else None
+    dev.run("mse_backward", dp, dt, p, t, g * scale)
     return (dp, dt)
 
 

@@ -22,8 +22,8 @@ __all__ = [
     "layer_norm_forward",
 ]
 
-from fastlayers import _cpu
-from fastlayers.ops._checks import check_array, check_backend, check_flag, check_scalar
+from fastlayers.ops._checks import check_array, check_flag, check_scalar
+from fastlayers.ops._device import device_of, placement
 from fastlayers.reference import norm as _ref
 
 
@@ -38,7 +38,7 @@ class _Cache:
 
 
 def _contiguous(x):
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return device_of(x=x).contiguous(x)
 
 
 def _check_eps(eps):
@@ -52,7 +52,7 @@ def _check_param(p, name, shape, what):
     """An optional float32 parameter (gamma, beta, weight, bias) of exactly ``shape``."""
     if p is None:
         return None
-    p = check_array(p, name)
+    p = check_array(p, name, device=True)
     if p.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} ({what}), got {p.shape}")
     return _contiguous(p)
@@ -62,12 +62,12 @@ def _check_running(r, name, c, x_shape, writeable):
     """running_mean / running_var: float32, shape (C,), C-contiguous (writeable when trained)."""
     if r is None:
         return None
-    r = check_array(r, name)
+    r = check_array(r, name, device=True)
     if r.shape != (c,):
         raise ValueError(f"{name}: expected shape ({c},) to match the channels of x {x_shape}, got {r.shape}")
     if not r.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array (it is updated in place), got strides {r.strides}")
-    if writeable and not r.flags.writeable:
+    if writeable and not getattr(r.flags, "writeable", True):
         raise ValueError(f"{name}: array is read-only (training mode updates it in place)")
     return r
 
@@ -85,7 +85,7 @@ def batch_norm_forward(
     Training with one value per channel (N*H*W == 1) is a ValueError, as in PyTorch.
     Non-contiguous x is copied once; other dtypes than float32 are a TypeError.
     """
-    x = check_array(x, "x")
+    x = check_array(x, "x", device=True)
     if x.ndim not in (2, 4):
         raise ValueError(f"x: expected a 2-D (N, F) or 4-D (N, C, H, W) array, got {x.ndim}-D with shape {x.shape}")
     training = check_flag(training, "training")
@@ -93,7 +93,6 @@ def batch_norm_forward(
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum: expected a number in [0, 1], got {momentum}")
     eps = _check_eps(eps)
-    backend = check_backend(backend)
     n, c = x.shape[0], x.shape[1]
     if n == 0 or x.size == 0:
         raise ValueError(f"x: expected a non-empty array, got shape {x.shape}")
@@ -110,19 +109,22 @@ def batch_norm_forward(
     running_var = _check_running(running_var, "running_var", c, x.shape, training)
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean/running_var: required in eval mode (training=False)")
+    dev, backend = placement(backend, x=x, gamma=gamma, beta=beta, running_mean=running_mean,
+                             running_var=running_var)
     if training and running_mean is not None and running_var is not None:
-        if np.may_share_memory(running_mean, running_var):
+        if dev.may_share_memory(running_mean, running_var):
             raise ValueError("running_var: must not share memory with running_mean")
 
     if backend == "reference":
         out, cache = _ref.batch_norm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps)
         return out, _Cache("reference", cache)
 
-    x = _contiguous(x)
-    out = np.empty_like(x)
-    save_mean = np.empty(c, np.float64)
-    save_invstd = np.empty(c, np.float64)
-    _cpu.batch_norm_forward(
+    x = dev.contiguous(x)
+    out = dev.empty(x.shape)
+    save_mean = dev.empty(c, np.float64)
+    save_invstd = dev.empty(c, np.float64)
+    dev.run(
+        "batch_norm_forward",
         out, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, training, momentum, eps
     )
     return out, _Cache("cpu", (x, save_mean, save_invstd, gamma, beta is not None, training))
@@ -134,7 +136,7 @@ def batch_norm_backward(dout, cache):
     eval mode treats the running statistics as constants (dx = dout * gamma * invstd)."""
     if not isinstance(cache, _Cache):
         raise TypeError(f"cache: expected the cache returned by batch_norm_forward, got {type(cache).__name__}")
-    dout = check_array(dout, "dout")
+    dout = check_array(dout, "dout", device=True)
     if cache.backend == "reference":
         xhat = cache.data[0]
         if dout.shape != xhat.shape:
@@ -143,12 +145,13 @@ def batch_norm_backward(dout, cache):
     x, save_mean, save_invstd, gamma, has_beta, training = cache.data
     if dout.shape != x.shape:
         raise ValueError(f"dout: expected shape {x.shape} (the forward output's), got {dout.shape}")
-    dout = _contiguous(dout)
+    dev = device_of(dout=dout, x=x)
+    dout = dev.contiguous(dout)
     c = x.shape[1]
-    dx = np.empty_like(x)
-    dgamma = np.empty(c, np.float32) if gamma is not None else None
-    dbeta = np.empty(c, np.float32) if has_beta else None
-    _cpu.batch_norm_backward(dx, dgamma, dbeta, dout, x, save_mean, save_invstd, gamma, training)
+    dx = dev.empty(x.shape)
+    dgamma = dev.empty(c) if gamma is not None else None
+    dbeta = dev.empty(c) if has_beta else None
+    dev.run("batch_norm_backward", dx, dgamma, dbeta, dout, x, save_mean, save_invstd, gamma, training)
     return dx, dgamma, dbeta
 
 
@@ -183,27 +186,27 @@ def layer_norm_forward(x, normalized_shape, weight=None, bias=None, eps=1e-5, *,
     prod(normalized_shape) values; weight and bias (float32, shape normalized_shape, or
     None) scale and shift elementwise. torch.nn.functional.layer_norm semantics.
     """
-    x = check_array(x, "x")
+    x = check_array(x, "x", device=True)
     ns = _check_normalized_shape(normalized_shape, x)
     eps = _check_eps(eps)
-    backend = check_backend(backend)
     what = f"normalized_shape, the trailing dimensions of x, whose shape is {x.shape}"
     weight = _check_param(weight, "weight", ns, what)
     bias = _check_param(bias, "bias", ns, what)
+    dev, backend = placement(backend, x=x, weight=weight, bias=bias)
 
     if backend == "reference":
         out, cache = _ref.layer_norm_forward(x, ns, weight, bias, eps)
         return out, _Cache("reference", cache)
 
-    x = _contiguous(x)
+    x = dev.contiguous(x)
     d = int(np.prod(ns))
     rows = x.size // d
-    out = np.empty_like(x)
-    save_mean = np.empty(rows, np.float64)
-    save_invstd = np.empty(rows, np.float64)
+    out = dev.empty(x.shape)
+    save_mean = dev.empty(rows, np.float64)
+    save_invstd = dev.empty(rows, np.float64)
     wf = weight.reshape(-1) if weight is not None else None
     bf = bias.reshape(-1) if bias is not None else None
-    _cpu.layer_norm_forward(out, save_mean, save_invstd, x, wf, bf, d, eps)
+    dev.run("layer_norm_forward", out, save_mean, save_invstd, x, wf, bf, d, eps)
     return out, _Cache("cpu", (x, save_mean, save_invstd, wf, bias is not None, ns))
 
 
@@ -212,7 +215,7 @@ def layer_norm_backward(dout, cache):
     when weight/bias were None."""
     if not isinstance(cache, _Cache):
         raise TypeError(f"cache: expected the cache returned by layer_norm_forward, got {type(cache).__name__}")
-    dout = check_array(dout, "dout")
+    dout = check_array(dout, "dout", device=True)
     if cache.backend == "reference":
         xhat = cache.data[0]
         if dout.shape != xhat.shape:
@@ -221,12 +224,14 @@ def layer_norm_backward(dout, cache):
     x, save_mean, save_invstd, wf, has_bias, ns = cache.data
     if dout.shape != x.shape:
         raise ValueError(f"dout: expected shape {x.shape} (the forward output's), got {dout.shape}")
-    dout = _contiguous(dout)
+    dev = device_of(dout=dout, x=x)
+    dout = dev.contiguous(dout)
     d = int(np.prod(ns))
-    dx = np.empty_like(x)
-    dweight = np.empty(ns, np.float32) if wf is not None else None
-    dbias = np.empty(ns, np.float32) if has_bias else None
-    _cpu.layer_norm_backward(
+    dx = dev.empty(x.shape)
+    dweight = dev.empty(ns) if wf is not None else None
+    dbias = dev.empty(ns) if has_bias else None
+    dev.run(
+        "layer_norm_backward",
         dx,
         dweight.reshape(-1) if dweight is not None else None,
         dbias.reshape(-1) if dbias is not None else None,
