@@ -23,6 +23,7 @@ from fastlayers.cuda_emu import SCHEDULES, EmuArray, schedule
 
 SANITIZERS = emu.runtime_info()["sanitizers"]
 ASAN = "address" in SANITIZERS
+TSAN = "thread" in SANITIZERS
 ENGINES = ["fibers", "threads"] if "thread" not in SANITIZERS else ["threads"]
 
 
@@ -178,9 +179,27 @@ def _exposes_missing_syncthreads(sched):
     return not np.array_equal(out.get(), x.reshape(-1, block)[:, ::-1].ravel())
 
 
+def _run_child(code: str) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter (a sanitizer report ends the process)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=os.environ, timeout=300
+    )
+
+
 def test_missing_syncthreads_is_exposed():
     # Without the barrier a thread reads shared memory another thread has not written yet:
     # dynamic shared memory is NaN-filled per block, so the read shows as NaN.
+    if TSAN:  # the threads run concurrently: ThreadSanitizer reports the race
+        r = _run_child(
+            """
+            import numpy as np
+            from fastlayers import _cuda_emu as emu, cuda_emu
+            x = cuda_emu.asarray(np.arange(128, dtype=np.float32)); out = cuda_emu.empty(128)
+            emu.selftest_block_reverse(out, x, 64, False)
+            """
+        )
+        assert "ThreadSanitizer: data race" in r.stderr and "block_reverse_kernel" in r.stderr, r.stderr[-3000:]
+        return
     exposed = [s for s in SCHEDULES if _exposes_missing_syncthreads(s)]
     print("missing __syncthreads exposed under:", exposed)
     assert "round-robin" in exposed and "descending" in exposed, exposed
@@ -203,7 +222,7 @@ def test_missing_bounds_check_is_caught():
 
 @pytest.mark.skipif(not ASAN, reason="AddressSanitizer build only")
 def test_asan_reports_overflow():
-    code = textwrap.dedent(
+    r = _run_child(
         """
         import numpy as np
         from fastlayers import _cuda_emu as emu, cuda_emu
@@ -211,7 +230,6 @@ def test_asan_reports_overflow():
         emu.selftest_bounded_copy(out, x, 64, False)
         """
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
     assert r.returncode != 0
     assert "AddressSanitizer" in r.stderr and "bounded_copy_kernel" in r.stderr, r.stderr[-3000:]
 

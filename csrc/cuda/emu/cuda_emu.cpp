@@ -648,74 +648,90 @@ void run_block_fibers(Block& b, const ScheduleSetting& sched, uint64_t block_lin
 }
 
 // ---------------------------------------------------------------------------------------
-// Threads engine: one OS thread per CUDA thread; waits on a condition variable.
+// Threads engine: one OS thread per CUDA thread, waiting on a condition variable. The
+// threads are a pool kept for the life of the process (thread creation is what costs,
+// above all under ThreadSanitizer); worker i runs CUDA thread i of every block.
 // ---------------------------------------------------------------------------------------
 struct AbortThread {};
 
 struct ThreadsEngine {
+  std::mutex mu;                // guards everything below and the Block being run
+  std::condition_variable cv;   // rendezvous of the CUDA threads of a block
+  std::condition_variable pool_cv;  // block start / all done
   Block* block = nullptr;
-  std::mutex mu;
-  std::condition_variable cv;
+  Launch* launch = nullptr;
+  uint64_t generation = 0;      // bumped for every block
+  int want = 0;                 // CUDA threads in the block
+  int done = 0;                 // workers finished with the current block
+  int workers = 0;
 };
+
+ThreadsEngine& threads_engine() {
+  static ThreadsEngine* e = new ThreadsEngine;  // never destroyed: workers outlive exit
+  return *e;
+}
 
 thread_local ThreadsEngine* t_threads = nullptr;
-thread_local int t_tid = 0;
 
-struct ThreadArg {
-  ThreadsEngine* engine;
-  Launch* launch;
-  int tid;
-};
-
-void* thread_main(void* p) {
-  ThreadArg& a = *static_cast<ThreadArg*>(p);
-  t_threads = a.engine;
-  t_launch = a.launch;
-  t_tid = a.tid;
-  Block& b = *a.engine->block;
-  t_ctx = &b.ctxs[static_cast<size_t>(a.tid)];
-  try {
-    {
-      // Start together: wait until every thread of the block exists.
-      std::unique_lock<std::mutex> lk(a.engine->mu);
+void* worker_main(void* p) {
+  const int tid = static_cast<int>(reinterpret_cast<intptr_t>(p));
+  ThreadsEngine& e = threads_engine();
+  t_threads = &e;
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lk(e.mu);
+  for (;;) {
+    e.pool_cv.wait(lk, [&] { return e.generation != seen; });
+    seen = e.generation;
+    if (tid >= e.want) continue;
+    Block& b = *e.block;
+    t_launch = e.launch;
+    t_ctx = &b.ctxs[static_cast<size_t>(tid)];
+    lk.unlock();
+    bool aborted = false;
+    try {
+      t_launch->spec->run(t_launch->spec->data);
+    } catch (const AbortThread&) {
+      aborted = true;
     }
-    a.launch->spec->run(a.launch->spec->data);
-    std::lock_guard<std::mutex> lk(a.engine->mu);
-    if (!b.failed) {
-      const std::string err = b.exit_thread(a.tid);
-      if (!err.empty()) b.record_failure(a.tid, err);
+    lk.lock();
+    if (!aborted && !b.failed) {
+      const std::string err = b.exit_thread(tid);
+      if (!err.empty()) b.record_failure(tid, err);
+      e.cv.notify_all();  // an exit can complete nothing, but it can end in a deadlock
     }
-    a.engine->cv.notify_all();
-  } catch (const AbortThread&) {
+    t_ctx = nullptr;
+    t_launch = nullptr;
+    if (++e.done == e.want) e.pool_cv.notify_all();
   }
   return nullptr;
 }
 
-void run_block_threads(Block& b) {
-  ThreadsEngine e;
-  e.block = &b;
-  std::vector<ThreadArg> args(static_cast<size_t>(b.nthreads));
-  std::vector<pthread_t> handles;
-  handles.reserve(args.size());
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, FL_EMU_TSAN ? 1 << 20 : 256 << 10);
-  {
-    std::unique_lock<std::mutex> lk(e.mu);  // held until all are created
-    for (int i = 0; i < b.nthreads; ++i) {
-      args[static_cast<size_t>(i)] = ThreadArg{&e, t_launch, i};
-      pthread_t h;
-      if (pthread_create(&h, &attr, thread_main, &args[static_cast<size_t>(i)]) != 0) {
-        b.record_failure(i, "the threads engine could not create an OS thread");
-        // The threads already created run on; they will fail at their first barrier.
-        break;
-      }
-      handles.push_back(h);
+void run_block_threads(Block& b, Launch& launch) {
+  ThreadsEngine& e = threads_engine();
+  std::unique_lock<std::mutex> lk(e.mu);
+  while (e.workers < b.nthreads) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, FL_EMU_TSAN ? 1 << 20 : 256 << 10);
+    pthread_t h;
+    const int rc = pthread_create(&h, &attr, worker_main, reinterpret_cast<void*>(static_cast<intptr_t>(e.workers)));
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+      b.record_failure(0, cat("the threads engine could not create OS thread ", e.workers + 1, " of ", b.nthreads));
+      return;
     }
-    if (b.failed) e.cv.notify_all();
+    pthread_detach(h);
+    ++e.workers;
   }
-  pthread_attr_destroy(&attr);
-  for (pthread_t h : handles) pthread_join(h, nullptr);
+  e.block = &b;
+  e.launch = &launch;
+  e.want = b.nthreads;
+  e.done = 0;
+  ++e.generation;
+  e.pool_cv.notify_all();
+  e.pool_cv.wait(lk, [&] { return e.done == e.want; });
+  e.block = nullptr;
+  e.launch = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -727,7 +743,11 @@ Block& current_block() { return *static_cast<Block*>(t_ctx->block); }
 // kernel; threads engine: `lk` holds the engine mutex.
 void wait_runnable(Block& b, int tid, std::unique_lock<std::mutex>* lk) {
   if (t_threads) {
-    t_threads->cv.notify_all();
+    // Only the thread that completes a rendezvous makes others runnable: it wakes them.
+    if (b.th[static_cast<size_t>(tid)].state == State::kRunnable) {
+      t_threads->cv.notify_all();
+      return;
+    }
     t_threads->cv.wait(*lk, [&] { return b.failed || b.th[static_cast<size_t>(tid)].state == State::kRunnable; });
     if (b.failed) throw AbortThread{};
   } else {
@@ -934,7 +954,7 @@ void launch_impl(const LaunchSpec& spec) {
         }
         const uint64_t linear = (uint64_t(bz) * g.y + by) * g.x + bx;
         if (eng == "threads") {
-          run_block_threads(b);
+          run_block_threads(b, launch);
         } else {
           run_block_fibers(b, sched, linear);
         }

@@ -54,7 +54,7 @@
 #define __noinline__
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))  // GNU attribute: allowed after `static`
 
 // ---------------------------------------------------------------------------------------
 // Vector types (global namespace, as in CUDA).
