@@ -32,6 +32,7 @@ import numpy as np
 from fastlayers import ops
 from fastlayers import reference as _reference
 from fastlayers.nn.module import Module, Parameter
+from fastlayers.ops._device import device_of, is_device_array
 
 __all__ = [
     "SGD",
@@ -154,6 +155,8 @@ class Optimizer:
             for p in g["params"]:
                 if set_to_none:
                     p.grad = None
+                elif is_device_array(p.grad):
+                    p.grad = device_of(g=p.grad).zeros(p.grad.shape, np.dtype(p.grad.dtype))
                 elif p.grad is not None:
                     p.grad.fill(0)
 
@@ -177,7 +180,9 @@ class Optimizer:
         """state[name], created as full(p.shape, fill) in p's dtype the first time."""
         buf = state.get(name)
         if buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype:
-            buf = state[name] = np.full(p.data.shape, fill, dtype=p.data.dtype)
+            full = np.full(p.data.shape, fill, dtype=p.data.dtype)
+            dev = device_of(p=p.data)  # on a GPU: the state lives beside its parameter
+            buf = state[name] = full if dev.is_cpu else dev.xp.asarray(full)
         return buf
 
     # ---- state -------------------------------------------------------------------------
@@ -189,7 +194,8 @@ class Optimizer:
         """{"state": {index: {name: array copy, "step": int}}, "param_groups": [{hyper..., "params":
         [index, ...]}]}: parameters by their position in the groups, as torch."""
         index = {id(p): i for i, p in enumerate(self._all_params())}
-        state = {index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+        state = {index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) or is_device_array(v) else v)
+                                for k, v in s.items()}
                  for p, s in self.state.items() if id(p) in index}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]

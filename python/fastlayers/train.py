@@ -51,6 +51,7 @@ import numpy as np
 
 from fastlayers import nn
 from fastlayers.data.loader import DataLoader
+from fastlayers.ops._device import is_device_array, move
 
 __all__ = [
     "EarlyStopping",
@@ -193,6 +194,22 @@ def _loader(data, batch_size, shuffle=False, seed=None, transform=None, name="da
     raise TypeError(f"{name}: expected an (x, y) pair or a fastlayers.data.DataLoader, got {type(data).__name__}")
 
 
+def _host(a):
+    """A device array's contents as numpy (metrics are computed on the host)."""
+    return a.get() if is_device_array(a) else a
+
+
+def _to_model(model, xb, yb=None):
+    """A batch on the model's device: the inputs, and float targets (MSE, BCE); integer
+    labels stay on the host, where the loss checks them before copying them over."""
+    dev = model.device
+    if dev == "cpu":
+        return xb, yb
+    if yb is not None and np.dtype(yb.dtype).kind == "f":
+        yb = move(yb, dev)
+    return move(xb, dev), yb
+
+
 def _num_correct(out: np.ndarray, target: np.ndarray, loss):
     """Correctly classified examples in a batch, or None when accuracy is not defined.
 
@@ -201,7 +218,7 @@ def _num_correct(out: np.ndarray, target: np.ndarray, loss):
     binary output (N,) or (N, 1) with 0/1 targets: threshold 0 for BCEWithLogitsLoss
     (logits), 0.5 otherwise (probabilities).
     """
-    target = np.asarray(target)
+    out, target = _host(out), np.asarray(_host(target))
     if out.ndim == 2 and target.ndim == 1 and target.dtype.kind in "iu" and out.shape[1] > 1:
         return int(np.count_nonzero(out.argmax(axis=1) == target))
     if out.shape == target.shape and out.ndim == 2 and out.shape[1] > 1 and not isinstance(loss, nn.BCEWithLogitsLoss):
@@ -271,7 +288,7 @@ def predict(model, x, batch_size: int = 256) -> np.ndarray:
     outs = []
     with _Modes(model, training=False), nn.no_grad():
         for xb in DataLoader(x, None, batch_size=batch_size):
-            outs.append(model(xb))
+            outs.append(_host(model(_to_model(model, xb)[0])))
     if not outs:
         raise ValueError("predict: x has no examples")
     return np.concatenate(outs, axis=0)
@@ -288,6 +305,7 @@ def evaluate(model, loss, data, batch_size: int = 256) -> dict:
     total, seen, correct = 0.0, 0, 0
     with _Modes(model, training=False), nn.no_grad():
         for xb, yb in loader:
+            xb, yb = _to_model(model, xb, yb)
             out = model(xb)
             value = _per_example(loss, loss(out, yb), out)
             total += value * len(out)
@@ -342,6 +360,7 @@ class Trainer:
         start = time.perf_counter()
         try:
             for b, (xb, yb) in enumerate(loader):
+                xb, yb = _to_model(model, xb, yb)  # once per batch, on a GPU
                 opt.zero_grad()
                 out = model(xb)
                 value = _per_example(loss_fn, loss_fn(out, yb), out)

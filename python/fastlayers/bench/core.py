@@ -59,10 +59,10 @@ CPU_BACKENDS = ("fastlayers", "numpy", "reference", "torch")
 GPU_BACKENDS = ("cuda", "cupy", "torch-cuda")
 ALL_BACKENDS = CPU_BACKENDS + GPU_BACKENDS
 
-# Families whose fastlayers.ops functions run CUDA kernels on CuPy arrays; the "cuda"
-# backend is skipped for the others (training steps need Module.to("cuda"), to come).
+# Families whose fastlayers.ops functions run CUDA kernels on CuPy arrays (all of them
+# now); the "cuda" backend is skipped for any family missing here.
 CUDA_FAMILIES: frozenset[str] = frozenset(
-    {"gemm", "conv2d", "pool", "activation", "loss", "norm", "linear", "optim"})
+    {"gemm", "conv2d", "pool", "activation", "loss", "norm", "linear", "optim", "train"})
 
 
 class Mismatch(AssertionError):

@@ -45,6 +45,7 @@ import numpy as np
 
 from fastlayers import ops
 from fastlayers import reference as _reference
+from fastlayers.ops._device import DEVICES, device_of, is_device_array, move
 
 __all__ = [
     "Module",
@@ -137,9 +138,9 @@ class Parameter:
     __slots__ = ("data", "grad", "requires_grad", "name")
 
     def __init__(self, data, requires_grad: bool = True, name: str | None = None):
-        if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
-            got = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
-            raise TypeError(f"data: expected a floating-point numpy.ndarray, got {got}")
+        if not (isinstance(data, np.ndarray) or is_device_array(data)) or np.dtype(data.dtype).kind != "f":
+            got = data.dtype if hasattr(data, "dtype") else type(data).__name__
+            raise TypeError(f"data: expected a floating-point numpy.ndarray (or GPU array), got {got}")
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -155,6 +156,13 @@ class Parameter:
             return
         if g.shape != self.data.shape:
             raise ValueError(f"g: expected shape {self.data.shape} (parameter {self.name!r}), got {g.shape}")
+        if is_device_array(g):
+            # On a GPU the ops return fresh arrays; accumulate with the add kernel.
+            if self.grad is None:
+                self.grad = g
+            else:
+                device_of(grad=self.grad, g=g).run("add_forward", self.grad, self.grad, g)
+            return
         if self.grad is None:
             # The ops return fresh arrays: take ownership instead of copying.
             owned = g.base is None and g.flags.writeable and g.flags.c_contiguous and g.dtype == self.data.dtype
@@ -201,8 +209,9 @@ class Module:
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if name in d["_buffers"]:
-            if value is not None and not isinstance(value, np.ndarray):
-                raise TypeError(f"{name}: a buffer must be a numpy.ndarray or None, got {type(value).__name__}")
+            if value is not None and not (isinstance(value, np.ndarray) or is_device_array(value)):
+                raise TypeError(f"{name}: a buffer must be a numpy.ndarray (or GPU array) or None, "
+                                f"got {type(value).__name__}")
             d["_buffers"][name] = value
         else:
             params, mods = d["_parameters"], d["_modules"]
@@ -235,8 +244,8 @@ class Module:
     def register_buffer(self, name: str, array) -> None:
         """A non-trainable array saved in state_dict (e.g. running_mean), converted by
         double()/float() when floating, never touched by optimisers."""
-        if array is not None and not isinstance(array, np.ndarray):
-            raise TypeError(f"array: expected a numpy.ndarray or None, got {type(array).__name__}")
+        if array is not None and not (isinstance(array, np.ndarray) or is_device_array(array)):
+            raise TypeError(f"array: expected a numpy.ndarray (or GPU array) or None, got {type(array).__name__}")
         self.__dict__["_buffers"][name] = array
         object.__setattr__(self, name, array)
 
@@ -325,6 +334,8 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
+            elif is_device_array(p.grad):
+                p.grad = device_of(g=p.grad).zeros(p.grad.shape, np.dtype(p.grad.dtype))
             elif p.grad is not None:
                 p.grad.fill(0)
 
@@ -334,6 +345,33 @@ class Module:
         for m in self.modules():
             m.__dict__["backend"] = name
         return self
+
+    def to(self, device: str) -> "Module":
+        """Move every parameter (and its grad) and floating buffer to ``device``: "cpu"
+        (numpy), "cuda" (CuPy arrays: the CUDA kernels run) or "cuda-emu" (the CPU
+        emulator of CUDA, for tests without a GPU). The forward's input must then live
+        there too (``fastlayers.train`` moves each batch). Returns self."""
+        if device not in DEVICES:
+            raise ValueError(f"device: expected one of {tuple(DEVICES)}, got {device!r}")
+        if device != "cpu" and self.backend != "cpu":
+            raise ValueError(f"device: the {self.backend!r} backend runs on numpy arrays only")
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data = move(p.data, device)
+                    if p.grad is not None:
+                        p.grad = move(p.grad, device)
+            for name, b in list(m._buffers.items()):
+                if b is not None and np.dtype(b.dtype).kind == "f":
+                    setattr(m, name, move(b, device))
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the parameters live: "cpu", "cuda" or "cuda-emu" ("cpu" without any)."""
+        for p in self.parameters():
+            return device_of(p=p.data).name
+        return "cpu"
 
     def astype(self, dtype) -> "Module":
         """Convert every parameter (and its grad) and every floating buffer to ``dtype``."""

@@ -20,7 +20,7 @@ import importlib
 
 import numpy as np
 
-__all__ = ["CPU", "Device", "device_of", "is_device_array", "placement"]
+__all__ = ["CPU", "DEVICES", "Device", "device_of", "is_device_array", "move", "placement"]
 
 
 def is_device_array(x) -> bool:
@@ -154,3 +154,17 @@ def placement(backend, **arrays) -> tuple[Device, str]:
     if backend == "reference" and not dev.is_cpu:
         raise TypeError(f"backend: 'reference' runs on numpy arrays, got arrays on {dev.name}")
     return dev, backend
+
+
+DEVICES = {"cpu": CPU, "cuda": CUDA, "cuda-emu": CUDA_EMU}
+
+
+def move(x, device: str):
+    """``x`` (a numpy or device array) as an array of ``device`` ("cpu", "cuda",
+    "cuda-emu"); returned as is when it is there already."""
+    target = DEVICES[device]
+    here = device_of(x=x)
+    if here is target:
+        return x
+    host = x if here.is_cpu else x.get()
+    return host if target.is_cpu else target.xp.asarray(host)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastlayers.bench.core import Case
+from fastlayers.bench.core import Case, to_numpy
 
 LR, MOMENTUM = 0.01, 0.9
 
@@ -99,12 +99,14 @@ def _first_call_validates(step, params, set_training):
 
 def _fl(net: Net):
     def factory(inputs, backend):
+        from fastlayers.ops._device import device_of  # noqa: PLC0415
+
         x, y = inputs
         name = backend or "cpu"
-        model = _model(net, backend=name)
+        model = _model(net, backend=name).to(device_of(x=x).name)  # inputs on a GPU: the model too
         model.train()
         return _first_call_validates(_fl_step(model, x, y, name),
-                                     lambda: [p.data.copy() for p in model.parameters()],
+                                     lambda: [np.array(to_numpy(p.data)) for p in model.parameters()],
                                      lambda on: model.train(on))
     return factory
 
