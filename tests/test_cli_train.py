@@ -170,3 +170,12 @@ def test_fashion_mnist_smoke(capsys):
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["num_test"] == 10000 and out["test_accuracy"] > 0.7
+
+
+def test_device_cuda_without_a_usable_gpu_exits_1_saying_why(capsys):
+    from fastlayers.bench.core import backend_status
+
+    if backend_status("cuda") is None:
+        pytest.skip("a GPU is usable here: --device cuda would train")
+    assert main(["train", "--model", "tiny-mlp", "--dataset", "blobs", "--epochs", "1", "--device", "cuda"]) == 1
+    assert "--device cuda:" in capsys.readouterr().err

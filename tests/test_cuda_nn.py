@@ -97,3 +97,17 @@ def test_a_host_batch_for_a_device_model_is_a_type_error():
     model = _mlp().to("cuda-emu")
     with pytest.raises(TypeError, match="is on cpu but .* is on cuda-emu|is on cuda-emu but .* is on cpu"):
         model(np.zeros((2, 12), np.float32))
+
+
+def test_state_dict_of_a_device_model_is_numpy_and_loads_back():
+    cpu = _convnet()
+    dev = copy.deepcopy(cpu).to("cuda-emu")
+    state = dev.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    for key, value in cpu.state_dict().items():
+        np.testing.assert_array_equal(state[key], value)
+    shifted = {k: (v + 1 if v.dtype.kind == "f" else v) for k, v in state.items()}
+    dev.load_state_dict(shifted)
+    for key, value in dev.state_dict().items():
+        np.testing.assert_array_equal(value, shifted[key])
+    assert isinstance(dev[0].weight.data, cuda_emu.EmuArray)  # loaded in place, still on the device

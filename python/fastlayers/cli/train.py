@@ -87,6 +87,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=_nonneg_float, default=0.0)
     p.add_argument("--augment", action="store_true", help="random flips/shifts of training images")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for the kernels")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to train: the CPU kernels, or the CUDA kernels on CuPy arrays (needs a GPU and cupy)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed for initialisation, shuffling, splits (default 0)")
     p.add_argument("--limit", type=_positive_int, help="use only the first N training examples (smoke tests)")
     p.add_argument("--val-fraction", type=_fraction, default=0.1,
@@ -199,6 +201,14 @@ def run(args, parser: argparse.ArgumentParser) -> int:
         return 1
     if not isinstance(model, nn.Module):  # the perceptron learns by its own rule
         return _run_perceptron(model, ds, x_train, y_train, x_test, args, log=sys.stderr if args.json == "-" else sys.stdout)
+    if args.device != "cpu":
+        from fastlayers.bench.core import backend_status
+
+        why = backend_status("cuda")
+        if why is not None:
+            print(f"fastlayers train: --device cuda: {why}", file=sys.stderr)
+            return 1
+        model.to(args.device)
     loss, one_hot = _make_loss(model)
     t_train = _one_hot(y_train, ds.num_classes) if one_hot else y_train
     t_val = None if y_val is None else (_one_hot(y_val, ds.num_classes) if one_hot else y_val)

@@ -479,8 +479,9 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Parameters then buffers of every module by dotted name (torch's key names, e.g.
         ``0.weight``, ``1.running_mean``), as COPIES: a snapshot that later training does
-        not change (for "restore the best weights")."""
-        return OrderedDict((key, arr.copy()) for key, (_, arr) in self._state_targets().items())
+        not change (for "restore the best weights"). NumPy arrays, also for a model on a GPU."""
+        return OrderedDict((key, arr.get() if is_device_array(arr) else arr.copy())
+                           for key, (_, arr) in self._state_targets().items())
 
     def _state_targets(self) -> "OrderedDict[str, tuple]":
         """dotted name -> ("parameter" | "buffer", the live array)."""
@@ -517,7 +518,8 @@ class Module:
         for key, (kind, dst) in targets.items():
             if key not in state:
                 continue
-            src = np.asarray(state[key])
+            src = state[key]
+            src = src.get() if is_device_array(src) else np.asarray(src)
             if src.shape != dst.shape:
                 problems.append(f"{key}: expected shape {dst.shape} ({kind}), got {src.shape}")
             elif not (src.dtype == dst.dtype or (src.dtype.kind in "iu" and dst.dtype.kind in "iu")):
@@ -527,7 +529,10 @@ class Module:
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
         for dst, src in copies:
-            np.copyto(dst, src, casting="unsafe")
+            if is_device_array(dst):  # a model on a GPU: copy the host array over
+                dst.set(np.ascontiguousarray(src, dtype=dst.dtype))
+            else:
+                np.copyto(dst, src, casting="unsafe")
         return _LoadResult(missing, unexpected)
 
     # ---- summary -----------------------------------------------------------------------
