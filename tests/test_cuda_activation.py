@@ -14,6 +14,8 @@ import pytest
 from fastlayers import _cpu
 from fastlayers import reference as ref
 
+from cuda_backends import Emu, Offset, backend_fixture, emu, emu_backend, gpu_backend  # noqa: F401 (emu: a fixture)
+
 # Kernel ids: fastlayers::Activation (csrc/cpu/activation.h).
 RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH, SOFTPLUS, ELU = range(8)
 MASKED = (RELU, LEAKY_RELU)
@@ -42,97 +44,11 @@ SHAPES = [(1,), (13,), (3, 67), (2113,)]
 RTOL, ATOL = 2e-5, 1e-6
 
 
-# --- devices ------------------------------------------------------------------------
+# --- devices -----------------------------------------------------------------------
 
-class _Emu:
-    """The emulator: fastlayers._cuda_emu on EmuArrays, under a schedule."""
-
-    name = "emu"
-
-    def __init__(self):
-        from fastlayers import _cuda_emu, cuda_emu
-
-        self.mod, self.cuda_emu = _cuda_emu, cuda_emu
-
-    def asarray(self, a):
-        return self.cuda_emu.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cuda_emu.empty(shape, dtype)
-
-    @staticmethod
-    def get(d):
-        return d.get()
-
-
-class _Gpu:
-    """A real GPU: fastlayers._cuda on CuPy arrays."""
-
-    name = "gpu"
-
-    def __init__(self):
-        import fastlayers
-
-        info = fastlayers.info()["cuda"]
-        if not info["gpu_usable"]:
-            pytest.skip(f"no usable GPU: {info['reason']}")
-        self.cupy = pytest.importorskip("cupy", reason="cupy is not installed")
-        from fastlayers import _cuda
-
-        if not hasattr(_cuda, "activation_forward"):
-            pytest.skip("this fastlayers._cuda has no activation kernels")
-        self.mod = _cuda
-
-    def asarray(self, a):
-        return self.cupy.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cupy.empty(shape, dtype)
-
-    def get(self, d):
-        self.cupy.cuda.get_current_stream().synchronize()
-        return self.cupy.asnumpy(d)
-
-
-# (device, schedule, threads per block, max blocks)
-CONFIGS = [
-    pytest.param(("emu", "round-robin", 256, 4096), id="emu-round-robin"),
-    pytest.param(("emu", "greedy", 40, 3), id="emu-greedy-small-grid"),
-    pytest.param(("gpu", None, 256, 4096), id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=CONFIGS)
-def dev(request):
-    kind, schedule, threads, max_blocks = request.param
-    d = _Emu() if kind == "emu" else _Gpu()
-    old = d.mod.set_eltwise_launch(threads, max_blocks)
-    try:
-        if schedule is None:
-            yield d
-        else:
-            with d.cuda_emu.schedule(schedule, seed=0):
-                yield d
-    finally:
-        d.mod.set_eltwise_launch(*old)
-
-
-@pytest.fixture
-def emu():
-    return _Emu()
-
-
-class _Offset:
-    """`n` elements of the 1-D device array `base` starting `k` in: for k % 4 != 0 a
-    pointer that is not 16-byte aligned, so the kernels take their scalar path."""
-
-    def __init__(self, base, k, n):
-        cai = base.__cuda_array_interface__
-        self._base = base  # keeps the allocation alive
-        self.__cuda_array_interface__ = {
-            "shape": (n,), "typestr": cai["typestr"], "strides": None, "version": 3,
-            "data": (cai["data"][0] + k * np.dtype(cai["typestr"]).itemsize, False),
-        }
+# The emulator under two schedules and launch shapes (the default; 40-thread blocks, at
+# most 3: partial warps, several grid-stride rounds), one under the threads engine; the GPU.
+dev = backend_fixture(Emu("round-robin", launch=(256, 4096)), Emu("greedy", launch=(40, 3)))
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -217,7 +133,7 @@ def test_matches_cpu_kernel(dev, name, kw, kind, params):
 def _at_offset(d, a, k=1):
     """(base, view): a copy of a on the device starting k elements into its allocation."""
     base = d.asarray(np.concatenate([np.zeros(k, np.float32), a.reshape(-1)]))
-    return base, _Offset(base, k, a.size)
+    return base, Offset(base, k, a.size)
 
 
 @pytest.mark.parametrize("name,kw,kind,params", OPS, ids=OP_IDS)
@@ -330,7 +246,7 @@ def test_launch_failure_names_op_and_sizes(emu):
 def test_gpu_matches_emulator(name, kw, kind, params):
     """The real GPU against the emulated run of the same kernels: masks bit for bit,
     values to float rounding (nvcc contracts to FMA, the host compiler may not)."""
-    gpu, emu = _Gpu(), _Emu()
+    gpu, emu = gpu_backend(), emu_backend()
     x = _x((3, 2113), seed=4)
     dout = _x(x.shape, seed=5, scale=1.0)
     y_g, mask_g, dx_g = _run(gpu, kind, params, x, dout)

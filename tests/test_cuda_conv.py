@@ -10,100 +10,15 @@ CPU emulator under two schedules, and on a real GPU with CuPy (``gpu`` marker).
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
-import fastlayers
 from fastlayers.reference import conv as ref
 
-EPS32 = float(np.finfo(np.float32).eps)
+from cuda_backends import Emu, assert_close, backend_fixture, emu_backend, gpu_backend
 
-
-# ---- backends (the same helper is in every tests/test_cuda_*.py of this group) -----------
-
-
-def _gpu_skip_reason():
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return "cupy is not installed"
-    cuda = fastlayers.info().get("cuda") or {}
-    if not cuda.get("gpu_usable"):
-        return f"no usable GPU: {cuda.get('reason') or 'the CUDA module is not built'}"
-    return None
-
-
-class Backend:
-    """Device arrays and the kernel module of one backend: the emulator under a schedule,
-    or the GPU."""
-
-    def __init__(self, name):
-        self.name = name
-        if name == "gpu":
-            reason = _gpu_skip_reason()
-            if reason:
-                pytest.skip(reason)
-            import cupy
-
-            from fastlayers import _cuda
-
-            self.mod, self._xp = _cuda, cupy
-        else:
-            self.mod = pytest.importorskip("fastlayers._cuda_emu")
-            self._xp = pytest.importorskip("fastlayers.cuda_emu")
-            if name != "round-robin" and self._xp.engine() == "threads":
-                pytest.skip("the threads engine (ThreadSanitizer) has no schedules: one run is enough")
-
-    def asarray(self, a, dtype=np.float32):
-        return self._xp.asarray(np.ascontiguousarray(a, dtype=dtype))
-
-    def empty(self, shape):
-        if self.name == "gpu":
-            return self._xp.full(shape, np.nan, dtype=np.float32)  # NaN: unwritten shows
-        return self._xp.empty(shape, np.float32)  # the emulator fills allocations with NaN
-
-    @staticmethod
-    def get(d):
-        return np.asarray(d.get())
-
-    def stream(self):
-        return self._xp.cuda.get_current_stream().ptr if self.name == "gpu" else 0
-
-    def context(self):
-        if self.name == "gpu":
-            return contextlib.nullcontext()
-        return self._xp.schedule(self.name, seed=1)
-
-
-BACKENDS = [
-    pytest.param("round-robin", id="emu-rr"),
-    pytest.param("greedy", id="emu-greedy"),
-    pytest.param("gpu", id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def be(request):
-    backend = Backend(request.param)
-    with backend.context():
-        yield backend
-
-
-def assert_close(got, ref, scale, k, name="out"):
-    """|got - ref| <= 4 (sqrt(k) + 2) eps32 * scale elementwise, scale the same sum over
-    absolute values (the magnitude the float32 rounding error grows with)."""
-    got = np.asarray(got, np.float64)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
-    tol = 4.0 * (np.sqrt(max(k, 1)) + 2.0) * EPS32 * scale + 1e-30
-    bad = ~(np.abs(got - ref) <= tol)  # NaN is bad
-    if bad.any():
-        idx = tuple(np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{name}: {int(bad.sum())} of {bad.size} elements off; first at {idx}: got {got[idx]!r}, "
-            f"expected {ref[idx]!r} (tol {tol[idx]:.3g})"
-        )
+# The emulator under two schedules (one under the threads engine), then the GPU.
+be = backend_fixture(Emu("round-robin", seed=1), Emu("greedy", seed=1), name="be")
 
 
 # ---- conv2d -----------------------------------------------------------------------------
@@ -247,7 +162,7 @@ def test_conv_transpose2d(be, case):
 
 
 def test_conv2d_bad_input(be):
-    x, w = be.asarray(np.ones((2, 4, 5, 5))), be.asarray(np.ones((6, 2, 3, 3)))
+    x, w = be.asarray(np.ones((2, 4, 5, 5), np.float32)), be.asarray(np.ones((6, 2, 3, 3), np.float32))
     out, s = be.empty((2, 6, 3, 3)), be.stream()
     args = (1, 1, 0, 0, 1, 1, 2)
     with pytest.raises(TypeError, match="x: expected a GPU array"):
@@ -255,19 +170,19 @@ def test_conv2d_bad_input(be):
     with pytest.raises(TypeError, match="w: expected dtype"):
         be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 2, 3, 3)), dtype=np.int32), None, *args, s)
     with pytest.raises(ValueError, match="x: expected a 4-D array"):
-        be.mod.conv2d_forward(out, be.asarray(np.ones((4, 5, 5))), w, None, *args, s)
+        be.mod.conv2d_forward(out, be.asarray(np.ones((4, 5, 5), np.float32)), w, None, *args, s)
     with pytest.raises(ValueError, match="w: expected 4/2 input channels"):
-        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 3, 3, 3))), None, *args, s)
+        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 3, 3, 3), np.float32)), None, *args, s)
     with pytest.raises(ValueError, match=r"out: expected shape \(2, 6, P, Q\)"):
         be.mod.conv2d_forward(be.empty((2, 5, 3, 3)), x, w, None, *args, s)
     with pytest.raises(ValueError, match=r"b: expected shape \(6\)"):
-        be.mod.conv2d_forward(out, x, w, be.asarray(np.ones(4)), *args, s)
+        be.mod.conv2d_forward(out, x, w, be.asarray(np.ones(4, np.float32)), *args, s)
     with pytest.raises(ValueError, match="groups: 4 does not divide"):
-        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 1, 3, 3))), None, 1, 1, 0, 0, 1, 1, 4, s)
+        be.mod.conv2d_forward(out, x, be.asarray(np.ones((6, 1, 3, 3), np.float32)), None, 1, 1, 0, 0, 1, 1, 4, s)
     with pytest.raises(ValueError, match="stride: must be >= 1"):
         be.mod.conv2d_forward(out, x, w, None, 0, 1, 0, 0, 1, 1, 2, s)
     with pytest.raises(ValueError, match=r"init: expected shape \(4\)"):
-        be.mod.conv2d_backward_data(be.empty((2, 4, 5, 5)), out, w, be.asarray(np.ones(6)), *args, s)
+        be.mod.conv2d_backward_data(be.empty((2, 4, 5, 5)), out, w, be.asarray(np.ones(6, np.float32)), *args, s)
     with pytest.raises(ValueError, match=r"dout: expected shape \(2, 6, P, Q\)"):
         be.mod.conv2d_backward_weight(be.empty((6, 2, 3, 3)), be.empty((1, 6, 3, 3)), x, *args, s)
     with pytest.raises(ValueError, match=r"db: expected shape \(6\)"):
@@ -283,7 +198,7 @@ def test_conv2d_bad_input(be):
 @pytest.mark.parametrize("case", [CONV_CASES[2], CONV_CASES[8]], ids=conv_id)
 def test_conv2d_gpu_matches_emulator(case):
     """The four kernels on the GPU and in the emulator agree (to FMA-contraction rounding)."""
-    gpu, emu = Backend("gpu"), Backend("round-robin")
+    gpu_be, emu_be = gpu_backend(), emu_backend()
     n, c, h, wd, k, r, s, stride, padding, dilation, groups = case
     rng = np.random.default_rng(23)
     x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
@@ -291,7 +206,7 @@ def test_conv2d_gpu_matches_emulator(case):
     b = rng.standard_normal(k).astype(np.float32)
     g = ref.conv2d_geometry(x.shape, w.shape, b.shape, stride, padding, dilation, groups)
     dout = rng.standard_normal((g.n, g.k, g.p, g.q)).astype(np.float32)
-    on_gpu, on_emu = run_conv2d(gpu, x, w, b, dout, g), run_conv2d(emu, x, w, b, dout, g)
+    on_gpu, on_emu = run_conv2d(gpu_be, x, w, b, dout, g), run_conv2d(emu_be, x, w, b, dout, g)
     o_abs, acache = ref.conv2d_forward(*f64(np.abs(x), np.abs(w), np.abs(b)), stride, padding, dilation, groups)
     scales = (o_abs,) + ref.conv2d_backward(np.abs(f64(dout)[0]), acache)
     for name, got, want, scale in zip(("out", "dx", "dw", "db"), on_gpu, on_emu, scales):

@@ -14,6 +14,8 @@ import pytest
 from fastlayers import _cpu
 from fastlayers import reference as ref
 
+from cuda_backends import Emu, Offset, backend_fixture, emu, emu_backend, gpu_backend  # noqa: F401 (emu: a fixture)
+
 # Partial generator blocks of 64, a prime, and more than one block of 256 threads x 256
 # elements (8 work items of 8 elements per block of 64).
 SIZES = [1, 5, 63, 64, 65, 200, 1031, 16411]
@@ -21,91 +23,11 @@ SEEDS = [0, 1, 12345, 2**63 + 7, 2**64 - 1]
 PS = [0.0, 1e-9, 0.1, 0.5, 0.9, 1.0]
 
 
-# --- devices (as in tests/test_cuda_activation.py) ---------------------------------------
+# --- devices -----------------------------------------------------------------------
 
-class _Emu:
-    name = "emu"
-
-    def __init__(self):
-        from fastlayers import _cuda_emu, cuda_emu
-
-        self.mod, self.cuda_emu = _cuda_emu, cuda_emu
-
-    def asarray(self, a):
-        return self.cuda_emu.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cuda_emu.empty(shape, dtype)
-
-    @staticmethod
-    def get(d):
-        return d.get()
-
-
-class _Gpu:
-    name = "gpu"
-
-    def __init__(self):
-        import fastlayers
-
-        info = fastlayers.info()["cuda"]
-        if not info["gpu_usable"]:
-            pytest.skip(f"no usable GPU: {info['reason']}")
-        self.cupy = pytest.importorskip("cupy", reason="cupy is not installed")
-        from fastlayers import _cuda
-
-        if not hasattr(_cuda, "dropout_apply"):
-            pytest.skip("this fastlayers._cuda has no dropout kernels")
-        self.mod = _cuda
-
-    def asarray(self, a):
-        return self.cupy.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cupy.empty(shape, dtype)
-
-    def get(self, d):
-        self.cupy.cuda.get_current_stream().synchronize()
-        return self.cupy.asnumpy(d)
-
-
-CONFIGS = [
-    pytest.param(("emu", "round-robin", 256, 4096), id="emu-round-robin"),
-    pytest.param(("emu", "descending", 40, 3), id="emu-descending-small-grid"),
-    pytest.param(("gpu", None, 256, 4096), id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=CONFIGS)
-def dev(request):
-    kind, schedule, threads, max_blocks = request.param
-    d = _Emu() if kind == "emu" else _Gpu()
-    old = d.mod.set_eltwise_launch(threads, max_blocks)
-    try:
-        if schedule is None:
-            yield d
-        else:
-            with d.cuda_emu.schedule(schedule, seed=0):
-                yield d
-    finally:
-        d.mod.set_eltwise_launch(*old)
-
-
-@pytest.fixture
-def emu():
-    return _Emu()
-
-
-class _Offset:
-    """`n` elements of the 1-D device array `base` starting `k` in (not 16-byte aligned)."""
-
-    def __init__(self, base, k, n):
-        cai = base.__cuda_array_interface__
-        self._base = base
-        self.__cuda_array_interface__ = {
-            "shape": (n,), "typestr": cai["typestr"], "strides": None, "version": 3,
-            "data": (cai["data"][0] + k * np.dtype(cai["typestr"]).itemsize, False),
-        }
+# The emulator under two schedules and launch shapes (the default; 40-thread blocks, at
+# most 3: partial warps, several grid-stride rounds), one under the threads engine; the GPU.
+dev = backend_fixture(Emu("round-robin", launch=(256, 4096)), Emu("descending", launch=(40, 3)))
 
 
 def _x(shape, seed=0):
@@ -165,7 +87,7 @@ def test_unaligned_and_in_place(dev):
     cpu = np.empty_like(x)
     _cpu.dropout_apply(cpu, x, seed, p)
     base = dev.asarray(np.concatenate([np.zeros(3, np.float32), x]))
-    view = _Offset(base, 3, n)
+    view = Offset(base, 3, n)
     dev.mod.dropout_apply(view, view, seed, p)  # out is x, at a 12-byte offset
     np.testing.assert_array_equal(dev.get(base)[3:], cpu)
 
@@ -211,7 +133,7 @@ def test_launch_failure_names_op_and_sizes(emu):
 @pytest.mark.gpu
 def test_gpu_matches_emulator():
     """The real GPU against the emulated run: mask and output bit for bit."""
-    gpu, emu = _Gpu(), _Emu()
+    gpu, emu = gpu_backend(), emu_backend()
     n, seed, p = 100_003, 2**64 - 3, 0.25
     x = _x((n,), seed=9)
     out = {}

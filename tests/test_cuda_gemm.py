@@ -9,99 +9,13 @@ awkward: 1, primes, not multiples of the 64/128 tiles, more than one block per a
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
-import fastlayers
+from cuda_backends import Emu, assert_close, backend_fixture, emu_backend, gpu_backend
 
-EPS32 = float(np.finfo(np.float32).eps)
-
-
-# ---- backends (the same helper is in every tests/test_cuda_*.py of this group) -----------
-
-
-def _gpu_skip_reason():
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return "cupy is not installed"
-    cuda = fastlayers.info().get("cuda") or {}
-    if not cuda.get("gpu_usable"):
-        return f"no usable GPU: {cuda.get('reason') or 'the CUDA module is not built'}"
-    return None
-
-
-class Backend:
-    """Device arrays and the kernel module of one backend: the emulator under a schedule,
-    or the GPU."""
-
-    def __init__(self, name):
-        self.name = name
-        if name == "gpu":
-            reason = _gpu_skip_reason()
-            if reason:
-                pytest.skip(reason)
-            import cupy
-
-            from fastlayers import _cuda
-
-            self.mod, self._xp = _cuda, cupy
-        else:
-            self.mod = pytest.importorskip("fastlayers._cuda_emu")
-            self._xp = pytest.importorskip("fastlayers.cuda_emu")
-            if name != "round-robin" and self._xp.engine() == "threads":
-                pytest.skip("the threads engine (ThreadSanitizer) has no schedules: one run is enough")
-
-    def asarray(self, a, dtype=np.float32):
-        return self._xp.asarray(np.ascontiguousarray(a, dtype=dtype))
-
-    def empty(self, shape):
-        if self.name == "gpu":
-            return self._xp.full(shape, np.nan, dtype=np.float32)  # NaN: unwritten shows
-        return self._xp.empty(shape, np.float32)  # the emulator fills allocations with NaN
-
-    @staticmethod
-    def get(d):
-        return np.asarray(d.get())
-
-    def stream(self):
-        return self._xp.cuda.get_current_stream().ptr if self.name == "gpu" else 0
-
-    def context(self):
-        if self.name == "gpu":
-            return contextlib.nullcontext()
-        return self._xp.schedule(self.name, seed=1)
-
-
-BACKENDS = [
-    pytest.param("round-robin", id="emu-rr"),
-    pytest.param("greedy", id="emu-greedy"),
-    pytest.param("gpu", id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def be(request):
-    backend = Backend(request.param)
-    with backend.context():
-        yield backend
-
-
-def assert_close(got, ref, scale, k, name="out"):
-    """|got - ref| <= 4 (sqrt(k) + 2) eps32 * scale elementwise, scale the same sum over
-    absolute values (the magnitude the float32 rounding error grows with)."""
-    got = np.asarray(got, np.float64)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
-    tol = 4.0 * (np.sqrt(max(k, 1)) + 2.0) * EPS32 * scale + 1e-30
-    bad = ~(np.abs(got - ref) <= tol)  # NaN is bad
-    if bad.any():
-        idx = tuple(np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{name}: {int(bad.sum())} of {bad.size} elements off; first at {idx}: got {got[idx]!r}, "
-            f"expected {ref[idx]!r} (tol {tol[idx]:.3g})"
-        )
+# The emulator under two schedules (one under the threads engine), then the GPU.
+be = backend_fixture(Emu("round-robin", seed=1), Emu("greedy", seed=1), name="be")
 
 
 # ---- gemm -------------------------------------------------------------------------------
@@ -204,7 +118,7 @@ def test_gemm_rung(be, rung, mnk):
 
 
 def test_gemm_bad_input(be):
-    a, b, out = be.asarray(np.ones((4, 3))), be.asarray(np.ones((3, 5))), be.empty((4, 5))
+    a, b, out = be.asarray(np.ones((4, 3), np.float32)), be.asarray(np.ones((3, 5), np.float32)), be.empty((4, 5))
     s = be.stream()
     with pytest.raises(TypeError, match="a: expected a GPU array"):
         be.mod.gemm(out, np.ones((4, 3), np.float32), b, False, False, 1.0, 0.0, s)
@@ -215,12 +129,12 @@ def test_gemm_bad_input(be):
     with pytest.raises(ValueError, match="b: expected 3 rows"):
         be.mod.gemm(out, a, b, False, True, 1.0, 0.0, s)
     with pytest.raises(ValueError, match="a: expected a 2-D array"):
-        be.mod.gemm(out, be.asarray(np.ones((2, 4, 3))), b, False, False, 1.0, 0.0, s)
+        be.mod.gemm(out, be.asarray(np.ones((2, 4, 3), np.float32)), b, False, False, 1.0, 0.0, s)
     with pytest.raises(ValueError, match="rung: expected 0 .. 6"):
         be.mod.gemm_rung(7, out, a, b, s)
     with pytest.raises(ValueError, match="b: expected a batch of 2"):
-        be.mod.gemm_batched(be.empty((2, 4, 5)), be.asarray(np.ones((2, 4, 3))), be.asarray(np.ones((1, 3, 5))),
-                            False, False, 1.0, 0.0, s)
+        be.mod.gemm_batched(be.empty((2, 4, 5)), be.asarray(np.ones((2, 4, 3), np.float32)),
+                            be.asarray(np.ones((1, 3, 5), np.float32)), False, False, 1.0, 0.0, s)
 
 
 # ---- GPU against the emulator -----------------------------------------------------------
@@ -230,12 +144,12 @@ def test_gemm_bad_input(be):
 @pytest.mark.parametrize("trans", TRANSPOSES, ids=["NN", "TN", "NT", "TT"])
 def test_gemm_gpu_matches_emulator(trans):
     """The same kernel on the GPU and in the emulator agree (to FMA-contraction rounding)."""
-    gpu, emu = Backend("gpu"), Backend("round-robin")
+    gpu_be, emu_be = gpu_backend(), emu_backend()
     rng = np.random.default_rng(17)
     m, n, k = 67, 131, 40
     a, b = operands(rng, m, n, k, *trans)
     results = []
-    for be in (gpu, emu):
+    for be in (gpu_be, emu_be):
         out = be.empty((m, n))
         be.mod.gemm(out, be.asarray(a), be.asarray(b), trans[0], trans[1], 1.0, 0.0, be.stream())
         results.append(be.get(out))

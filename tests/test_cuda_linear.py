@@ -7,100 +7,15 @@ schedules, and on a real GPU with CuPy (``gpu`` marker; skipped when none is usa
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
-import fastlayers
 from fastlayers import reference as ref
 
-EPS32 = float(np.finfo(np.float32).eps)
+from cuda_backends import Emu, assert_close, backend_fixture, emu_backend, gpu_backend
 
-
-# ---- backends (the same helper is in every tests/test_cuda_*.py of this group) -----------
-
-
-def _gpu_skip_reason():
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return "cupy is not installed"
-    cuda = fastlayers.info().get("cuda") or {}
-    if not cuda.get("gpu_usable"):
-        return f"no usable GPU: {cuda.get('reason') or 'the CUDA module is not built'}"
-    return None
-
-
-class Backend:
-    """Device arrays and the kernel module of one backend: the emulator under a schedule,
-    or the GPU."""
-
-    def __init__(self, name):
-        self.name = name
-        if name == "gpu":
-            reason = _gpu_skip_reason()
-            if reason:
-                pytest.skip(reason)
-            import cupy
-
-            from fastlayers import _cuda
-
-            self.mod, self._xp = _cuda, cupy
-        else:
-            self.mod = pytest.importorskip("fastlayers._cuda_emu")
-            self._xp = pytest.importorskip("fastlayers.cuda_emu")
-            if name != "round-robin" and self._xp.engine() == "threads":
-                pytest.skip("the threads engine (ThreadSanitizer) has no schedules: one run is enough")
-
-    def asarray(self, a, dtype=np.float32):
-        return self._xp.asarray(np.ascontiguousarray(a, dtype=dtype))
-
-    def empty(self, shape):
-        if self.name == "gpu":
-            return self._xp.full(shape, np.nan, dtype=np.float32)  # NaN: unwritten shows
-        return self._xp.empty(shape, np.float32)  # the emulator fills allocations with NaN
-
-    @staticmethod
-    def get(d):
-        return np.asarray(d.get())
-
-    def stream(self):
-        return self._xp.cuda.get_current_stream().ptr if self.name == "gpu" else 0
-
-    def context(self):
-        if self.name == "gpu":
-            return contextlib.nullcontext()
-        return self._xp.schedule(self.name, seed=1)
-
-
-BACKENDS = [
-    pytest.param("round-robin", id="emu-rr"),
-    pytest.param("greedy", id="emu-greedy"),
-    pytest.param("gpu", id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def be(request):
-    backend = Backend(request.param)
-    with backend.context():
-        yield backend
-
-
-def assert_close(got, ref, scale, k, name="out"):
-    """|got - ref| <= 4 (sqrt(k) + 2) eps32 * scale elementwise, scale the same sum over
-    absolute values (the magnitude the float32 rounding error grows with)."""
-    got = np.asarray(got, np.float64)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
-    tol = 4.0 * (np.sqrt(max(k, 1)) + 2.0) * EPS32 * scale + 1e-30
-    bad = ~(np.abs(got - ref) <= tol)  # NaN is bad
-    if bad.any():
-        idx = tuple(np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{name}: {int(bad.sum())} of {bad.size} elements off; first at {idx}: got {got[idx]!r}, "
-            f"expected {ref[idx]!r} (tol {tol[idx]:.3g})"
-        )
+# The emulator under two schedules (one under the threads engine), then the GPU.
+be = backend_fixture(Emu("round-robin", seed=1), Emu("greedy", seed=1), name="be")
 
 
 # ---- linear -----------------------------------------------------------------------------
@@ -155,21 +70,21 @@ def test_linear_backward_without_dx(be):
 
 
 def test_linear_bad_input(be):
-    x, w = be.asarray(np.ones((4, 3))), be.asarray(np.ones((5, 3)))
+    x, w = be.asarray(np.ones((4, 3), np.float32)), be.asarray(np.ones((5, 3), np.float32))
     y, s = be.empty((4, 5)), be.stream()
     with pytest.raises(TypeError, match="x: expected a GPU array"):
         be.mod.linear_forward(y, np.ones((4, 3), np.float32), w, None, False, s)
     with pytest.raises(TypeError, match="w: expected dtype"):
         be.mod.linear_forward(y, x, be.asarray(np.ones((5, 3)), dtype=np.int32), None, False, s)
     with pytest.raises(ValueError, match="x: expected 2 in-features"):
-        be.mod.linear_forward(y, x, be.asarray(np.ones((5, 2))), None, False, s)
+        be.mod.linear_forward(y, x, be.asarray(np.ones((5, 2), np.float32)), None, False, s)
     with pytest.raises(ValueError, match=r"out: expected shape \(4, 5\)"):
         be.mod.linear_forward(be.empty((4, 4)), x, w, None, False, s)
     with pytest.raises(ValueError, match=r"b: expected shape \(5\)"):
-        be.mod.linear_forward(y, x, w, be.asarray(np.ones(4)), False, s)
-    dout, dw = be.asarray(np.ones((4, 5))), be.empty((5, 3))
+        be.mod.linear_forward(y, x, w, be.asarray(np.ones(4, np.float32)), False, s)
+    dout, dw = be.asarray(np.ones((4, 5), np.float32)), be.empty((5, 3))
     with pytest.raises(ValueError, match=r"dout: expected shape \(4, 5\)"):
-        be.mod.linear_backward(None, dw, None, None, be.asarray(np.ones((5, 4))), x, w, False, s)
+        be.mod.linear_backward(None, dw, None, None, be.asarray(np.ones((5, 4), np.float32)), x, w, False, s)
     with pytest.raises(ValueError, match=r"dx: expected shape \(4, 3\)"):
         be.mod.linear_backward(be.empty((3, 4)), dw, None, None, dout, x, w, False, s)
     with pytest.raises(ValueError, match="y: relu needs the forward output"):

@@ -12,75 +12,10 @@ import pytest
 
 from fastlayers.reference import loss as ref
 
-# ---------------------------------------------------------------------------
-# Backends: the emulator under two schedules, and a real GPU (CuPy) when one is usable.
-# The same test body runs on each through `dev`: asarray/empty/get and the module.
-# ---------------------------------------------------------------------------
+from cuda_backends import Emu, backend_fixture
 
-
-def _gpu_skip_reason():
-    try:
-        import fastlayers
-        cuda_info = fastlayers.info().get("cuda") or {}
-        if not cuda_info.get("gpu_usable"):
-            return "no usable GPU: " + str(cuda_info.get("reason", "fastlayers.info() reports none"))
-        import cupy  # noqa: F401
-        from fastlayers import _cuda  # noqa: F401
-    except ImportError as e:
-        return f"CuPy or fastlayers._cuda missing: {e}"
-    return None
-
-
-class _Emu:
-    def __init__(self):
-        self.cuda_emu = pytest.importorskip("fastlayers.cuda_emu")
-        self.mod = pytest.importorskip("fastlayers._cuda_emu")
-
-    def asarray(self, a):
-        return self.cuda_emu.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype):
-        return self.cuda_emu.empty(shape, dtype)
-
-    def get(self, a):
-        return a.get()
-
-
-class _Gpu:
-    def __init__(self):
-        import cupy
-        from fastlayers import _cuda
-
-        self.cp, self.mod = cupy, _cuda
-
-    def asarray(self, a):
-        return self.cp.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype):
-        return self.cp.full(shape, np.nan, dtype) if np.dtype(dtype).kind == "f" else self.cp.full(shape, -7, dtype)
-
-    def get(self, a):
-        self.cp.cuda.get_current_stream().synchronize()
-        return self.cp.asnumpy(a)
-
-
-@pytest.fixture(params=[
-    "emu:round-robin",
-    "emu:greedy",
-    "emu:descending",
-    pytest.param("gpu", marks=pytest.mark.gpu),
-])
-def dev(request):
-    if request.param == "gpu":
-        reason = _gpu_skip_reason()
-        if reason:
-            pytest.skip(reason)
-        yield _Gpu()
-        return
-    backend = _Emu()
-    with backend.cuda_emu.schedule(request.param.split(":")[1]):
-        yield backend
-
+# The emulator under three schedules (one under the threads engine), then the GPU.
+dev = backend_fixture(Emu("round-robin"), Emu("greedy"), Emu("descending"))
 
 
 # (shape, axis): rows of 1, partial warps, > 8 rows (two blocks), a row longer than 1024

@@ -14,6 +14,8 @@ import pytest
 from fastlayers import _cpu
 from fastlayers import reference as ref
 
+from cuda_backends import Emu, Offset, backend_fixture, emu, emu_backend, gpu_backend  # noqa: F401 (emu: a fixture)
+
 # (name, optimiser, state buffer names, hyper-parameters), as tests/test_optim.py.
 OPTS = [
     ("sgd", "sgd", [], dict(lr=0.1)),
@@ -48,91 +50,11 @@ DEFAULTS = {
 }
 
 
-# --- devices (as in tests/test_cuda_activation.py) ---------------------------------------
+# --- devices -----------------------------------------------------------------------
 
-class _Emu:
-    name = "emu"
-
-    def __init__(self):
-        from fastlayers import _cuda_emu, cuda_emu
-
-        self.mod, self.cuda_emu = _cuda_emu, cuda_emu
-
-    def asarray(self, a):
-        return self.cuda_emu.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cuda_emu.empty(shape, dtype)
-
-    @staticmethod
-    def get(d):
-        return d.get()
-
-
-class _Gpu:
-    name = "gpu"
-
-    def __init__(self):
-        import fastlayers
-
-        info = fastlayers.info()["cuda"]
-        if not info["gpu_usable"]:
-            pytest.skip(f"no usable GPU: {info['reason']}")
-        self.cupy = pytest.importorskip("cupy", reason="cupy is not installed")
-        from fastlayers import _cuda
-
-        if not hasattr(_cuda, "adam_step"):
-            pytest.skip("this fastlayers._cuda has no optimiser kernels")
-        self.mod = _cuda
-
-    def asarray(self, a):
-        return self.cupy.asarray(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype=np.float32):
-        return self.cupy.empty(shape, dtype)
-
-    def get(self, d):
-        self.cupy.cuda.get_current_stream().synchronize()
-        return self.cupy.asnumpy(d)
-
-
-CONFIGS = [
-    pytest.param(("emu", "round-robin", 256, 4096), id="emu-round-robin"),
-    pytest.param(("emu", "random", 40, 3), id="emu-random-small-grid"),
-    pytest.param(("gpu", None, 256, 4096), id="gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=CONFIGS)
-def dev(request):
-    kind, schedule, threads, max_blocks = request.param
-    d = _Emu() if kind == "emu" else _Gpu()
-    old = d.mod.set_eltwise_launch(threads, max_blocks)
-    try:
-        if schedule is None:
-            yield d
-        else:
-            with d.cuda_emu.schedule(schedule, seed=0):
-                yield d
-    finally:
-        d.mod.set_eltwise_launch(*old)
-
-
-@pytest.fixture
-def emu():
-    return _Emu()
-
-
-class _Offset:
-    """`n` elements of the 1-D device array `base` starting `k` in (not 16-byte aligned)."""
-
-    def __init__(self, base, k, n):
-        cai = base.__cuda_array_interface__
-        self._base = base
-        self.__cuda_array_interface__ = {
-            "shape": (n,), "typestr": cai["typestr"], "strides": None, "version": 3,
-            "data": (cai["data"][0] + k * np.dtype(cai["typestr"]).itemsize, False),
-        }
+# The emulator under two schedules and launch shapes (the default; 40-thread blocks, at
+# most 3: partial warps, several grid-stride rounds), one under the threads engine; the GPU.
+dev = backend_fixture(Emu("round-robin", launch=(256, 4096)), Emu("random", launch=(40, 3)))
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -221,7 +143,7 @@ def test_unaligned_arrays(dev, name, opt, state_names, hp):
 
     def shifted(host):
         big = dev.asarray(np.concatenate([np.zeros(1, np.float32), host]))
-        return _Offset(big, 1, n)
+        return Offset(big, 1, n)
 
     dev_arrays = {"param": shifted(p0), **{k: shifted(np.zeros_like(p0)) for k in state_names}}
     r64 = {"param": p0.astype(np.float64), **{k: np.zeros(n) for k in state_names}}
@@ -296,7 +218,7 @@ def test_launch_failure_names_op_and_sizes(emu):
 @pytest.mark.parametrize("name,opt,state_names,hp", OPTS, ids=OPT_IDS)
 def test_gpu_matches_emulator(name, opt, state_names, hp):
     """The real GPU against the emulated run of the same kernels, after STEPS steps."""
-    gpu, emu = _Gpu(), _Emu()
+    gpu, emu = gpu_backend(), emu_backend()
     p0, grads = well_conditioned(4099, seed=13)
     final = {}
     for d in (gpu, emu):

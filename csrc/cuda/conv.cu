@@ -9,6 +9,7 @@
 
 #include "cuda/cuda_compat.h"
 #include "cuda/gemm.h"
+#include "cuda/workspace.h"
 
 namespace fastlayers::cuda {
 namespace {
@@ -145,18 +146,6 @@ int64_t chunk_images(int64_t n, int64_t per_image) {
   return std::max<int64_t>(1, std::min<int64_t>(n, g_workspace_limit / std::max<int64_t>(per_image, 1)));
 }
 
-struct Workspace {
-  float* p = nullptr;
-  Workspace(int64_t count, const char* op) {
-    if (count > 0) p = device_alloc<float>(static_cast<size_t>(count), op);
-  }
-  ~Workspace() {
-    if (p != nullptr) cudaFree(p);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 }  // namespace
 
 int64_t conv2d_workspace_limit(int64_t floats) {
@@ -189,7 +178,7 @@ void conv2d_forward(float* out, const float* x, const float* w, const float* bia
     return;
   }
   const int64_t nb = chunk_images(s.n, crs * pq);
-  Workspace col(nb * crs * pq, op);  // (nb, C*RS, PQ)
+  DeviceBuffer<float> col(nb * crs * pq, op);  // (nb, C*RS, PQ)
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0);
@@ -234,7 +223,7 @@ void conv2d_backward_data(float* dx, const float* dout, const float* w, const fl
     return;
   }
   const int64_t nb = chunk_images(s.n, crs * pq);
-  Workspace dcol(nb * crs * pq, op);  // (nb, C*RS, PQ)
+  DeviceBuffer<float> dcol(nb * crs * pq, op);  // (nb, C*RS, PQ)
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0);
@@ -262,8 +251,8 @@ void conv2d_backward_weight(float* dw, const float* dout, const float* x, const 
   const int64_t G = s.groups, cg = s.c / G, kg = s.k / G, pq = s.p * s.q, rs = s.r * s.s;
   const int64_t crs = s.c * rs, cgrs = cg * rs;
   const int64_t nb = chunk_images(s.n, (crs + s.k) * pq);
-  Workspace col(nb * crs * pq, op);    // (C*RS, nb*PQ)
-  Workspace dcm(nb * s.k * pq, op);    // (K, nb*PQ): dout channel-major
+  DeviceBuffer<float> col(nb * crs * pq, op);    // (C*RS, nb*PQ)
+  DeviceBuffer<float> dcm(nb * s.k * pq, op);    // (K, nb*PQ): dout channel-major
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0), npq = cur * pq;

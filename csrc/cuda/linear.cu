@@ -8,6 +8,7 @@
 
 #include "cuda/cuda_compat.h"
 #include "cuda/gemm.h"
+#include "cuda/workspace.h"
 
 namespace fastlayers::cuda {
 namespace {
@@ -57,19 +58,6 @@ __global__ void column_sum_kernel(float* __restrict__ db, const float* __restric
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// A device workspace freed on every path out of the launcher.
-struct Workspace {
-  float* p = nullptr;
-  Workspace(int64_t count, const char* op) {
-    if (count > 0) p = device_alloc<float>(static_cast<size_t>(count), op);
-  }
-  ~Workspace() {
-    if (p != nullptr) cudaFree(p);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 std::string sizes_of(int64_t n, int64_t in, int64_t out, bool relu) {
   return "n=" + std::to_string(n) + ", in=" + std::to_string(in) + ", out=" + std::to_string(out) +
          (relu ? ", relu" : "");
@@ -92,7 +80,7 @@ void linear_backward(float* dx, float* dw, float* db, const float* y, const floa
   const char* op = "linear_backward";
   const int64_t count = n * out;
   // dz (n, out): dout itself, or masked by the ReLU into a workspace.
-  Workspace ws(relu ? count : 0, op);
+  DeviceBuffer<float> ws(relu ? count : 0, op);
   const float* dz = dout;
   if (relu && count > 0) {
     const bool vec = aligned16(ws.p) && aligned16(dout) && aligned16(y);

@@ -18,31 +18,22 @@
 #include "common/error.h"
 #include "cuda/cuda_compat.h"
 #include "cuda/loss.h"
+#include "cuda/reduce.cuh"
+#include "cuda/workspace.h"
 
 namespace fastlayers::cuda {
 namespace {
 
-constexpr int kThreads = 256;           // threads per block everywhere here
 constexpr int64_t kWarpRowMax = 1024;   // rows up to this long: one warp per row
-constexpr int64_t kMaxBlocks = 8192;    // grid-stride beyond this many blocks
 constexpr int kSumBlocks = 1024;        // partial sums of the loss forwards (at most)
 constexpr unsigned kFull = 0xffffffffu;
 
-inline unsigned grid_for(int64_t total, int threads = kThreads) {
-  int64_t blocks = (total + threads - 1) / threads;
-  if (blocks < 1) blocks = 1;
-  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-// A cudaMalloc'ed workspace, freed on every path.
-template <typename T>
-struct DeviceBuffer {
-  T* p;
-  DeviceBuffer(size_t n, const char* op) : p(device_alloc<T>(n, op)) {}
-  ~DeviceBuffer() { cudaFree(p); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
+using reduce::block_sum_double;
+using reduce::grid_for;
+using reduce::group_sum;
+using reduce::kThreads;
+using reduce::row_grid;
+using reduce::warp_allsum;
 
 // ---------------------------------------------------------------------------
 // Reductions
@@ -59,35 +50,12 @@ __device__ __forceinline__ void ms_merge(float& m, float& s, float om, float os)
   }
 }
 
-__device__ __forceinline__ float warp_allsum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;  // every lane holds the sum
-}
-
 __device__ __forceinline__ void warp_allmerge(float& m, float& s) {
   for (int o = 16; o > 0; o >>= 1) {
     const float om = __shfl_xor_sync(kFull, m, o);
     const float os = __shfl_xor_sync(kFull, s, o);
     ms_merge(m, s, om, os);
   }
-}
-
-// Sum of v over the group (the warp, or the block when kBlock); every thread gets it,
-// and every thread adds the warp sums in the same order (identical results).
-// blockDim.x is a multiple of 32.
-template <bool kBlock>
-__device__ float group_sum(float v) {
-  v = warp_allsum(v);
-  if constexpr (kBlock) {
-    __shared__ float part[32];
-    const int nw = blockDim.x / 32;
-    __syncthreads();  // earlier readers of part[] are done
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
-    __syncthreads();
-    v = part[0];
-    for (int w = 1; w < nw; ++w) v += part[w];
-  }
-  return v;
 }
 
 // (m, s) merged over the group, as group_sum.
@@ -107,20 +75,6 @@ __device__ void group_merge(float& m, float& s) {
     s = ps[0];
     for (int w = 1; w < nw; ++w) ms_merge(m, s, pm[w], ps[w]);
   }
-}
-
-// Block sum of doubles through a shared-memory tree (blockDim.x <= 1024, any size);
-// the result is valid in thread 0.
-__device__ double block_sum_double(double v) {
-  __shared__ double buf[1024];
-  const int t = threadIdx.x;
-  buf[t] = v;
-  __syncthreads();
-  for (int half = 512; half > 0; half >>= 1) {
-    if (t < half && t + half < static_cast<int>(blockDim.x)) buf[t] += buf[t + half];
-    __syncthreads();
-  }
-  return buf[0];
 }
 
 // total[0] <- sum of partial[0 .. n) in double, one block, fixed order.
@@ -383,12 +337,6 @@ std::string softmax_sizes(const SoftmaxShape& s) {
 
 std::string ce_sizes(const CrossEntropyShape& s) {
   return "logits (" + std::to_string(s.n) + ", " + std::to_string(s.c) + ")";
-}
-
-// Blocks for one warp per row (8 rows per block) or one block per row.
-inline unsigned row_grid(int64_t rows, bool block_per_row) {
-  const int64_t blocks = block_per_row ? rows : (rows + kThreads / 32 - 1) / (kThreads / 32);
-  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
 }
 
 // Both halves of the loss forwards: partial sums per block, then the total on the host.

@@ -23,72 +23,27 @@
 #include "common/error.h"
 #include "cuda/cuda_compat.h"
 #include "cuda/norm.h"
+#include "cuda/reduce.cuh"
+#include "cuda/workspace.h"
 
 namespace fastlayers::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
 constexpr int64_t kChunk = 2048;        // batch-norm values per block (at least)
 constexpr int64_t kTargetBlocks = 1024;  // batch-norm statistics blocks to aim for
 constexpr int64_t kWarpRowMax = 1024;   // layer-norm rows up to this long: a warp per row
 constexpr unsigned kFull = 0xffffffffu;
 
-inline unsigned grid_for(int64_t total, int threads = kThreads) {
-  int64_t blocks = (total + threads - 1) / threads;
-  if (blocks < 1) blocks = 1;
-  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-// A cudaMalloc'ed workspace, freed on every path.
-template <typename T>
-struct DeviceBuffer {
-  T* p;
-  DeviceBuffer(size_t n, const char* op) : p(device_alloc<T>(n, op)) {}
-  ~DeviceBuffer() { cudaFree(p); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
+using reduce::block_sum_double;
+using reduce::grid_for;
+using reduce::group_sum;
+using reduce::kThreads;
+using reduce::row_grid;
+using reduce::warp_allsum;
 
 // ---------------------------------------------------------------------------
 // Reductions
 // ---------------------------------------------------------------------------
-
-__device__ __forceinline__ float warp_allsum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
-
-// Sum over the warp, or the block when kBlock (blockDim.x a multiple of 32); every thread
-// gets the same value.
-template <bool kBlock>
-__device__ float group_sum(float v) {
-  v = warp_allsum(v);
-  if constexpr (kBlock) {
-    __shared__ float part[32];
-    const int nw = blockDim.x / 32;
-    __syncthreads();  // earlier readers of part[] are done
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
-    __syncthreads();
-    v = part[0];
-    for (int w = 1; w < nw; ++w) v += part[w];
-  }
-  return v;
-}
-
-// Block sum of doubles (shared-memory tree, any blockDim.x <= 1024); every thread gets it.
-__device__ double block_sum_double(double v) {
-  __shared__ double buf[1024];
-  const int t = threadIdx.x;
-  __syncthreads();  // earlier readers of buf[0] are done
-  buf[t] = v;
-  __syncthreads();
-  for (int half = 512; half > 0; half >>= 1) {
-    if (t < half && t + half < static_cast<int>(blockDim.x)) buf[t] += buf[t + half];
-    __syncthreads();
-  }
-  return buf[0];
-}
 
 // Welford state (count, mean, M2) and Chan's merge of two states.
 template <typename T>
@@ -428,11 +383,6 @@ __global__ void ln_param_finalize_kernel(float* __restrict__ dweight, float* __r
 
 std::string ln_sizes(const LayerNormShape& sh) {
   return "rows " + std::to_string(sh.rows) + ", d " + std::to_string(sh.d);
-}
-
-inline unsigned row_grid(int64_t rows, bool block_per_row) {
-  const int64_t blocks = block_per_row ? rows : (rows + kThreads / 32 - 1) / (kThreads / 32);
-  return static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
 }
 
 }  // namespace
