@@ -178,7 +178,7 @@ void conv2d_forward(float* out, const float* x, const float* w, const float* bia
     return;
   }
   const int64_t nb = chunk_images(s.n, crs * pq);
-  DeviceBuffer<float> col(nb * crs * pq, op);  // (nb, C*RS, PQ)
+  DeviceBuffer<float> col(nb * crs * pq, op, stream);  // (nb, C*RS, PQ)
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0);
@@ -223,7 +223,7 @@ void conv2d_backward_data(float* dx, const float* dout, const float* w, const fl
     return;
   }
   const int64_t nb = chunk_images(s.n, crs * pq);
-  DeviceBuffer<float> dcol(nb * crs * pq, op);  // (nb, C*RS, PQ)
+  DeviceBuffer<float> dcol(nb * crs * pq, op, stream);  // (nb, C*RS, PQ)
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0);
@@ -251,8 +251,8 @@ void conv2d_backward_weight(float* dw, const float* dout, const float* x, const 
   const int64_t G = s.groups, cg = s.c / G, kg = s.k / G, pq = s.p * s.q, rs = s.r * s.s;
   const int64_t crs = s.c * rs, cgrs = cg * rs;
   const int64_t nb = chunk_images(s.n, (crs + s.k) * pq);
-  DeviceBuffer<float> col(nb * crs * pq, op);    // (C*RS, nb*PQ)
-  DeviceBuffer<float> dcm(nb * s.k * pq, op);    // (K, nb*PQ): dout channel-major
+  DeviceBuffer<float> col(nb * crs * pq, op, stream);    // (C*RS, nb*PQ)
+  DeviceBuffer<float> dcm(nb * s.k * pq, op, stream);    // (K, nb*PQ): dout channel-major
   const Geom g = geom_of(s);
   for (int64_t n0 = 0; n0 < s.n; n0 += nb) {
     const int64_t cur = std::min(nb, s.n - n0), npq = cur * pq;

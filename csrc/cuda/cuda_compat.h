@@ -73,12 +73,14 @@ inline void check_launch(const char* op, const std::string& sizes) {
   check(cudaGetLastError(), op, sizes);
 }
 
-// cudaMalloc that throws OutOfMemory naming the op and the bytes asked for.
+// A stream-ordered allocation (cudaMallocAsync: freeing it with cudaFreeAsync on the same
+// stream does not synchronise the device, unlike cudaFree) that throws OutOfMemory naming
+// the op and the bytes asked for.
 template <typename T>
-T* device_alloc(size_t count, const char* op) {
+T* device_alloc(size_t count, const char* op, cudaStream_t stream) {
   void* p = nullptr;
   const size_t bytes = count * sizeof(T);
-  const cudaError_t err = cudaMalloc(&p, bytes);
+  const cudaError_t err = cudaMallocAsync(&p, bytes, stream);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();  // clear the sticky-free error state
     check(err, op, "workspace of " + std::to_string(bytes) + " bytes");

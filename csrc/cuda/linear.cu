@@ -80,7 +80,7 @@ void linear_backward(float* dx, float* dw, float* db, const float* y, const floa
   const char* op = "linear_backward";
   const int64_t count = n * out;
   // dz (n, out): dout itself, or masked by the ReLU into a workspace.
-  DeviceBuffer<float> ws(relu ? count : 0, op);
+  DeviceBuffer<float> ws(relu ? count : 0, op, stream);
   const float* dz = dout;
   if (relu && count > 0) {
     const bool vec = aligned16(ws.p) && aligned16(dout) && aligned16(y);

@@ -346,7 +346,7 @@ double pair_sum(const float* a, const float* b, int64_t n, cudaStream_t stream, 
   if (n == 0) return 0.0;
   int64_t blocks = (n + kThreads - 1) / kThreads;
   if (blocks > kSumBlocks) blocks = kSumBlocks;
-  DeviceBuffer<double> ws(static_cast<size_t>(blocks) + 1, op);  // partials, then the total
+  DeviceBuffer<double> ws(static_cast<size_t>(blocks) + 1, op, stream);  // partials, then the total
   auto* pair_sum_blocks = &pair_sum_kernel<kOp>;
   FL_LAUNCH(pair_sum_blocks, static_cast<unsigned>(blocks), kThreads, 0, stream, ws.p, a, b, n);
   check_launch(op, sizes);
@@ -391,7 +391,7 @@ double softmax_cross_entropy_forward(float* stats, const float* logits, const in
   const std::string sizes = ce_sizes(s);
   if (s.n == 0) return 0.0;
   // Workspace: n row losses, the total, and the bad-label counter (in a double's room).
-  DeviceBuffer<double> ws(static_cast<size_t>(s.n) + 2, op);
+  DeviceBuffer<double> ws(static_cast<size_t>(s.n) + 2, op, stream);
   double* row_loss = ws.p;
   double* total = ws.p + s.n;
   int* bad = reinterpret_cast<int*>(ws.p + s.n + 1);
@@ -403,7 +403,9 @@ double softmax_cross_entropy_forward(float* stats, const float* logits, const in
   check_launch(op, sizes);
   const double sum = finish_sum(row_loss, s.n, total, stream, op, sizes);
   int host_bad = 0;
-  check(cudaMemcpy(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost), op, sizes);
+  // On the launch's stream: a plain cudaMemcpy would not wait for a non-blocking stream.
+  check(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream), op, sizes);
+  check(cudaStreamSynchronize(stream), op, sizes);
   FL_CHECK(host_bad == 0, "labels: ", host_bad, " value(s) outside [0, ", s.c, ") for ", s.c, " classes");
   return sum;
 }

@@ -400,8 +400,8 @@ void batch_norm_forward_train(float* y, double* save_mean, double* save_invstd, 
   FL_CHECK(sh.c <= 2147483647, "x: too many channels");
   const int64_t p = bn_chunks(sh);
   const int64_t chunk = (sh.n * sh.s + p - 1) / p;
-  DeviceBuffer<double> partial(static_cast<size_t>(sh.c * p * 3), op);
-  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 4), op);
+  DeviceBuffer<double> partial(static_cast<size_t>(sh.c * p * 3), op, stream);
+  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 4), op, stream);
   FL_LAUNCH(bn_stats_kernel, dim3(static_cast<unsigned>(sh.c), static_cast<unsigned>(p)), kThreads, 0, stream,
             partial.p, x, sh, chunk);
   check_launch(op, sizes);
@@ -421,7 +421,7 @@ void batch_norm_forward_eval(float* y, double* save_mean, double* save_invstd, c
   FL_CHECK(running_mean && running_var, "running_mean/running_var: required in eval mode");
   const int64_t total = sh.n * sh.c * sh.s;
   if (sh.c == 0) return;
-  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 4), op);
+  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 4), op, stream);
   FL_LAUNCH(bn_finalize_eval_kernel, grid_for(sh.c), kThreads, 0, stream, save_mean, save_invstd, coef.p,
             running_mean, running_var, gamma, beta, sh.c, eps);
   check_launch(op, sizes);
@@ -440,8 +440,8 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* do
   FL_CHECK(sh.c <= 2147483647, "x: too many channels");
   const int64_t p = bn_chunks(sh);
   const int64_t chunk = (sh.n * sh.s + p - 1) / p;
-  DeviceBuffer<double> partial(static_cast<size_t>(sh.c * p * 2), op);
-  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 6), op);
+  DeviceBuffer<double> partial(static_cast<size_t>(sh.c * p * 2), op, stream);
+  DeviceBuffer<float> coef(static_cast<size_t>(sh.c * 6), op, stream);
   FL_LAUNCH(bn_backward_sums_kernel, dim3(static_cast<unsigned>(sh.c), static_cast<unsigned>(p)), kThreads, 0,
             stream, partial.p, dout, x, save_mean, save_invstd, sh, chunk);
   check_launch(op, sizes);
@@ -484,7 +484,7 @@ void layer_norm_backward(float* dx, float* dweight, float* dbias, const float* d
   const int64_t rows_per_chunk = sh.rows > 0 ? (sh.rows + chunks - 1) / chunks : 1;
   const int64_t col_blocks = (sh.d + 31) / 32;
   FL_CHECK(col_blocks <= 2147483647, "d: too large");
-  DeviceBuffer<double> partial(static_cast<size_t>(chunks * 2 * sh.d), op);
+  DeviceBuffer<double> partial(static_cast<size_t>(chunks * 2 * sh.d), op, stream);
   FL_LAUNCH(ln_param_partial_kernel, dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(chunks)),
             dim3(32, 8), 0, stream, partial.p, dout, x, save_mean, save_invstd, sh.rows, sh.d, rows_per_chunk);
   check_launch(op, sizes);

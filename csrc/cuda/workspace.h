@@ -1,4 +1,6 @@
-// A cudaMalloc'ed workspace of the CUDA launchers (host code), freed on every path out.
+// A workspace of the CUDA launchers (host code), allocated and freed in the order of the
+// launch's stream (cudaMallocAsync / cudaFreeAsync: no device-wide synchronisation per
+// call), freed on every path out.
 #pragma once
 
 #include <cstddef>
@@ -13,11 +15,12 @@ namespace fastlayers::cuda {
 template <typename T>
 struct DeviceBuffer {
   T* p = nullptr;
-  DeviceBuffer(int64_t count, const char* op) {
-    if (count > 0) p = device_alloc<T>(static_cast<size_t>(count), op);
+  cudaStream_t stream;
+  DeviceBuffer(int64_t count, const char* op, cudaStream_t s) : stream(s) {
+    if (count > 0) p = device_alloc<T>(static_cast<size_t>(count), op, stream);
   }
   ~DeviceBuffer() {
-    if (p != nullptr) cudaFree(p);
+    if (p != nullptr) cudaFreeAsync(p, stream);
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
