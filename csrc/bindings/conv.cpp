@@ -25,28 +25,14 @@ Conv2dShape make_shape(const py::array& xs, const char* xname, const py::array& 
   require_input(xs, 4, xname);
   require_input(w, 4, wname);
   require_input(os, 4, oname);
-  Conv2dShape sh{};
-  sh.n = xs.shape(0);
-  sh.c = xs.shape(1);
-  sh.h = xs.shape(2);
-  sh.w = xs.shape(3);
-  sh.k = w.shape(0);
-  sh.r = w.shape(2);
-  sh.s = w.shape(3);
-  sh.p = os.shape(2);
-  sh.q = os.shape(3);
-  sh.stride_h = stride_h;
-  sh.stride_w = stride_w;
-  sh.pad_top = pad_top;
-  sh.pad_left = pad_left;
-  sh.dil_h = dil_h;
-  sh.dil_w = dil_w;
-  sh.groups = groups;
-  FL_CHECK(groups >= 1, "groups: must be >= 1, got ", groups);
-  FL_CHECK(w.shape(1) * groups == sh.c, wname, ": expected ", sh.c, "/", groups,
-           " input channels per group to match ", xname, ", got ", w.shape(1));
-  FL_CHECK(os.shape(0) == sh.n && os.shape(1) == sh.k, oname, ": expected shape (", sh.n, ", ", sh.k,
-           ", P, Q), got (", os.shape(0), ", ", os.shape(1), ", ", os.shape(2), ", ", os.shape(3), ")");
+  int64_t x4[4], w4[4], o4[4];
+  for (int i = 0; i < 4; ++i) {
+    x4[i] = xs.shape(i);
+    w4[i] = w.shape(i);
+    o4[i] = os.shape(i);
+  }
+  const Conv2dShape sh = conv2d_shape_of(x4, xname, w4, wname, o4, oname, stride_h, stride_w, pad_top, pad_left,
+                                         dil_h, dil_w, groups);
   conv2d_check_shape(sh);
   return sh;
 }

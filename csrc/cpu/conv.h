@@ -14,6 +14,8 @@
 
 #include <cstdint>
 
+#include "common/error.h"
+
 namespace fastlayers {
 
 // Sizes of one convolution. The output size (p, q) is stored rather than derived:
@@ -34,6 +36,33 @@ struct Conv2dShape {
 
 // Throws ArgumentError unless every size is positive and groups divides c and k.
 void conv2d_check_shape(const Conv2dShape& sh);
+
+// The convolution described by the shapes of an input-side array x (N, C, H, W), the
+// weights w (K, C/groups, R, S) and an output-side array o (N, K, P, Q), checked for
+// consistency: ArgumentError naming the arrays (xname, wname, oname) otherwise. Header
+// only, so that the CPU and the CUDA bindings share it (the CUDA module does not link the
+// CPU kernels).
+inline Conv2dShape conv2d_shape_of(const int64_t x[4], const char* xname, const int64_t w[4], const char* wname,
+                                   const int64_t o[4], const char* oname, int64_t stride_h, int64_t stride_w,
+                                   int64_t pad_top, int64_t pad_left, int64_t dil_h, int64_t dil_w,
+                                   int64_t groups) {
+  const Conv2dShape sh{x[0], x[1], x[2], x[3], w[0], w[2], w[3], o[2], o[3],
+                       stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups};
+  FL_CHECK(groups >= 1, "groups: must be >= 1, got ", groups);
+  FL_CHECK(stride_h >= 1 && stride_w >= 1, "stride: must be >= 1, got (", stride_h, ", ", stride_w, ")");
+  FL_CHECK(dil_h >= 1 && dil_w >= 1, "dilation: must be >= 1, got (", dil_h, ", ", dil_w, ")");
+  FL_CHECK(pad_top >= 0 && pad_left >= 0, "padding: must be >= 0, got (", pad_top, ", ", pad_left, ")");
+  FL_CHECK(sh.n >= 1 && sh.c >= 1 && sh.h >= 1 && sh.w >= 1, xname, ": every dimension must be >= 1");
+  FL_CHECK(sh.k >= 1 && w[1] >= 1 && sh.r >= 1 && sh.s >= 1, wname, ": every dimension must be >= 1");
+  FL_CHECK(sh.p >= 1 && sh.q >= 1, oname, ": every dimension must be >= 1");
+  FL_CHECK(sh.c % groups == 0, "groups: ", groups, " does not divide the ", sh.c, " channels of ", xname);
+  FL_CHECK(sh.k % groups == 0, "groups: ", groups, " does not divide the ", sh.k, " channels of ", wname);
+  FL_CHECK(w[1] * groups == sh.c, wname, ": expected ", sh.c, "/", groups, " input channels per group to match ",
+           xname, ", got ", w[1]);
+  FL_CHECK(o[0] == sh.n && o[1] == sh.k, oname, ": expected shape (", sh.n, ", ", sh.k, ", P, Q), got (", o[0],
+           ", ", o[1], ", ", o[2], ", ", o[3], ")");
+  return sh;
+}
 
 // out (N, K, P, Q) <- conv(x (N, C, H, W), w (K, C/groups, R, S)) + bias (K) or nullptr.
 void conv2d_forward(float* out, const float* x, const float* w, const float* bias,

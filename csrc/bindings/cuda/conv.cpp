@@ -13,41 +13,12 @@ namespace fastlayers::cuda_bindings {
 namespace {
 
 // The convolution described by an input-side array xs (N, C, H, W), the weights w and an
-// output-side array os (N, K, P, Q), checked for consistency.
+// output-side array os (N, K, P, Q), checked for consistency (cpu/conv.h).
 Conv2dShape make_shape(const DeviceView& xs, const char* xname, const DeviceView& w, const char* wname,
                        const DeviceView& os, const char* oname, int64_t stride_h, int64_t stride_w, int64_t pad_top,
                        int64_t pad_left, int64_t dil_h, int64_t dil_w, int64_t groups) {
-  Conv2dShape sh{};
-  sh.n = xs.dim(0);
-  sh.c = xs.dim(1);
-  sh.h = xs.dim(2);
-  sh.w = xs.dim(3);
-  sh.k = w.dim(0);
-  sh.r = w.dim(2);
-  sh.s = w.dim(3);
-  sh.p = os.dim(2);
-  sh.q = os.dim(3);
-  sh.stride_h = stride_h;
-  sh.stride_w = stride_w;
-  sh.pad_top = pad_top;
-  sh.pad_left = pad_left;
-  sh.dil_h = dil_h;
-  sh.dil_w = dil_w;
-  sh.groups = groups;
-  FL_CHECK(groups >= 1, "groups: must be >= 1, got ", groups);
-  FL_CHECK(stride_h >= 1 && stride_w >= 1, "stride: must be >= 1, got (", stride_h, ", ", stride_w, ")");
-  FL_CHECK(dil_h >= 1 && dil_w >= 1, "dilation: must be >= 1, got (", dil_h, ", ", dil_w, ")");
-  FL_CHECK(pad_top >= 0 && pad_left >= 0, "padding: must be >= 0, got (", pad_top, ", ", pad_left, ")");
-  FL_CHECK(sh.n >= 1 && sh.c >= 1 && sh.h >= 1 && sh.w >= 1, xname, ": every dimension must be >= 1");
-  FL_CHECK(sh.k >= 1 && w.dim(1) >= 1 && sh.r >= 1 && sh.s >= 1, wname, ": every dimension must be >= 1");
-  FL_CHECK(sh.p >= 1 && sh.q >= 1, oname, ": every dimension must be >= 1");
-  FL_CHECK(sh.c % groups == 0, "groups: ", groups, " does not divide the ", sh.c, " channels of ", xname);
-  FL_CHECK(sh.k % groups == 0, "groups: ", groups, " does not divide the ", sh.k, " channels of ", wname);
-  FL_CHECK(w.dim(1) * groups == sh.c, wname, ": expected ", sh.c, "/", groups, " input channels per group to match ",
-           xname, ", got ", w.dim(1));
-  FL_CHECK(os.dim(0) == sh.n && os.dim(1) == sh.k, oname, ": expected shape (", sh.n, ", ", sh.k, ", P, Q), got (",
-           os.dim(0), ", ", os.dim(1), ", ", os.dim(2), ", ", os.dim(3), ")");
-  return sh;
+  return conv2d_shape_of(xs.shape.data(), xname, w.shape.data(), wname, os.shape.data(), oname, stride_h, stride_w,
+                         pad_top, pad_left, dil_h, dil_w, groups);
 }
 
 const float* optional_vector(const py::object& v, int64_t len, const char* name) {
