@@ -154,3 +154,11 @@ def test_reference_backend_refuses_device_arrays():
 def test_wrong_dtype_on_device_is_a_type_error():
     with pytest.raises(TypeError, match="x: expected dtype float32, got float64"):
         ops.relu(cuda_emu.asarray(np.zeros(4)))
+
+
+def test_gemm_output_aliasing_an_input_on_the_device():
+    a = _r(150, 150)  # several output tiles: later tiles would read what earlier ones wrote
+    d = cuda_emu.asarray(a)
+    want = ops.gemm(a, a.copy(), beta=1.0, out=a.copy())  # out = a @ a + a
+    ops.gemm(d, d, beta=1.0, out=d)  # out is both inputs: they are copied before the kernel writes
+    np.testing.assert_allclose(d.get(), want, rtol=1e-4, atol=1e-4)

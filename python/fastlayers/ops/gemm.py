@@ -55,16 +55,14 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, b
         if beta != 0.0:
             raise ValueError(f"out: beta={beta} needs an out array to scale (or use beta=0)")
         out = dev.empty((m, n))
-    elif not dev.is_cpu:
-        out = check_out(out, "out", (m, n), device=True)
     else:
-        out = check_out(out, "out", (m, n))
+        out = check_out(out, "out", (m, n), device=not dev.is_cpu)
         # The kernel writes C while it still reads A and B: inputs that share memory
         # with out are copied first.
-        if np.may_share_memory(a, out):
-            a = a.copy()
-        if np.may_share_memory(b, out):
-            b = b.copy()
+        if dev.may_share_memory(a, out):
+            a = dev.copy(a)
+        if dev.may_share_memory(b, out):
+            b = dev.copy(b)
 
     if backend == "reference":
         out[...] = _ref.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
