@@ -43,81 +43,40 @@ struct GemmDims {
   bool vec_a, vec_b, vec_c;  // float4 access allowed (16-byte aligned, ld % 4 == 0)
 };
 
-// Stage op(A)[i0 : i0+BM, k0 : k0+BK] into As[kk][i] (zeros outside the matrix).
-template <int BM, int BK, int NT, bool TA>
-__device__ __forceinline__ void load_a_tile(float (*As)[BM], const float* __restrict__ a, const GemmDims& d,
-                                            int64_t i0, int64_t k0, int t) {
-  constexpr int QUADS = BM * BK / 4;
+// Stage the BI x BK tile [i0, i0+BI) x [k0, k0+BK) of an (ni, nk) operand into S[kk][i]
+// (zeros outside the operand). Element (i, k) is p[i * ld + k] when K_CONTIG, else
+// p[k * ld + i]; each thread moves groups of four along the contiguous axis, as one
+// float4 where `vec` allows (16-byte aligned, ld % 4 == 0) and the group is inside.
+// op(A) (m, k) is K_CONTIG unless transposed; op(B) read as (n, k) is K_CONTIG when
+// transposed (B stored (n, k)).
+template <int BI, int BK, int NT, bool K_CONTIG>
+__device__ __forceinline__ void load_tile(float (*S)[BI], const float* __restrict__ p, int64_t ld, bool vec,
+                                          int64_t ni, int64_t nk, int64_t i0, int64_t k0, int t) {
+  constexpr int QUADS = BI * BK / 4;
   for (int q = t; q < QUADS; q += NT) {
-    if (!TA) {
-      // A (m, k): four consecutive k of one row.
-      const int row = q / (BK / 4), kq = (q % (BK / 4)) * 4;
-      const int64_t i = i0 + row, kg = k0 + kq;
-      if (d.vec_a && i < d.m && kg + 3 < d.k) {
-        const float4 v = *reinterpret_cast<const float4*>(a + i * d.lda + kg);
-        As[kq + 0][row] = v.x;
-        As[kq + 1][row] = v.y;
-        As[kq + 2][row] = v.z;
-        As[kq + 3][row] = v.w;
+    if (K_CONTIG) {  // four consecutive k of one i
+      const int ii = q / (BK / 4), kq = (q % (BK / 4)) * 4;
+      const int64_t i = i0 + ii, kg = k0 + kq;
+      if (vec && i < ni && kg + 3 < nk) {
+        const float4 v = *reinterpret_cast<const float4*>(p + i * ld + kg);
+        S[kq + 0][ii] = v.x;
+        S[kq + 1][ii] = v.y;
+        S[kq + 2][ii] = v.z;
+        S[kq + 3][ii] = v.w;
       } else {
-        for (int x = 0; x < 4; ++x) {
-          As[kq + x][row] = (i < d.m && kg + x < d.k) ? a[i * d.lda + kg + x] : 0.0f;
-        }
+        for (int x = 0; x < 4; ++x) S[kq + x][ii] = (i < ni && kg + x < nk) ? p[i * ld + kg + x] : 0.0f;
       }
-    } else {
-      // A stored (k, m): four consecutive i of one k.
-      const int kk = q / (BM / 4), iq = (q % (BM / 4)) * 4;
+    } else {  // four consecutive i of one k
+      const int kk = q / (BI / 4), iq = (q % (BI / 4)) * 4;
       const int64_t kg = k0 + kk, i = i0 + iq;
-      if (d.vec_a && kg < d.k && i + 3 < d.m) {
-        const float4 v = *reinterpret_cast<const float4*>(a + kg * d.lda + i);
-        As[kk][iq + 0] = v.x;
-        As[kk][iq + 1] = v.y;
-        As[kk][iq + 2] = v.z;
-        As[kk][iq + 3] = v.w;
+      if (vec && kg < nk && i + 3 < ni) {
+        const float4 v = *reinterpret_cast<const float4*>(p + kg * ld + i);
+        S[kk][iq + 0] = v.x;
+        S[kk][iq + 1] = v.y;
+        S[kk][iq + 2] = v.z;
+        S[kk][iq + 3] = v.w;
       } else {
-        for (int x = 0; x < 4; ++x) {
-          As[kk][iq + x] = (kg < d.k && i + x < d.m) ? a[kg * d.lda + i + x] : 0.0f;
-        }
-      }
-    }
-  }
-}
-
-// Stage op(B)[k0 : k0+BK, j0 : j0+BN] into Bs[kk][j] (zeros outside the matrix).
-template <int BN, int BK, int NT, bool TB>
-__device__ __forceinline__ void load_b_tile(float (*Bs)[BN], const float* __restrict__ b, const GemmDims& d,
-                                            int64_t k0, int64_t j0, int t) {
-  constexpr int QUADS = BN * BK / 4;
-  for (int q = t; q < QUADS; q += NT) {
-    if (!TB) {
-      // B (k, n): four consecutive j of one k.
-      const int kk = q / (BN / 4), jq = (q % (BN / 4)) * 4;
-      const int64_t kg = k0 + kk, j = j0 + jq;
-      if (d.vec_b && kg < d.k && j + 3 < d.n) {
-        const float4 v = *reinterpret_cast<const float4*>(b + kg * d.ldb + j);
-        Bs[kk][jq + 0] = v.x;
-        Bs[kk][jq + 1] = v.y;
-        Bs[kk][jq + 2] = v.z;
-        Bs[kk][jq + 3] = v.w;
-      } else {
-        for (int x = 0; x < 4; ++x) {
-          Bs[kk][jq + x] = (kg < d.k && j + x < d.n) ? b[kg * d.ldb + j + x] : 0.0f;
-        }
-      }
-    } else {
-      // B stored (n, k): four consecutive k of one j.
-      const int col = q / (BK / 4), kq = (q % (BK / 4)) * 4;
-      const int64_t j = j0 + col, kg = k0 + kq;
-      if (d.vec_b && j < d.n && kg + 3 < d.k) {
-        const float4 v = *reinterpret_cast<const float4*>(b + j * d.ldb + kg);
-        Bs[kq + 0][col] = v.x;
-        Bs[kq + 1][col] = v.y;
-        Bs[kq + 2][col] = v.z;
-        Bs[kq + 3][col] = v.w;
-      } else {
-        for (int x = 0; x < 4; ++x) {
-          Bs[kq + x][col] = (j < d.n && kg + x < d.k) ? b[j * d.ldb + kg + x] : 0.0f;
-        }
+        for (int x = 0; x < 4; ++x) S[kk][iq + x] = (kg < nk && i + x < ni) ? p[kg * ld + i + x] : 0.0f;
       }
     }
   }
@@ -161,8 +120,8 @@ __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
   }
 
   for (int64_t k0 = 0; k0 < d.k; k0 += BK) {
-    load_a_tile<BM, BK, NT, TA>(As, a, d, i0, k0, t);
-    load_b_tile<BN, BK, NT, TB>(Bs, b, d, k0, j0, t);
+    load_tile<BM, BK, NT, !TA>(As, a, d.lda, d.vec_a, d.m, d.k, i0, k0, t);
+    load_tile<BN, BK, NT, TB>(Bs, b, d.ldb, d.vec_b, d.n, d.k, j0, k0, t);
     __syncthreads();
     FL_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
