@@ -173,9 +173,9 @@ def test_fashion_mnist_smoke(capsys):
 
 
 def test_device_cuda_without_a_usable_gpu_exits_1_saying_why(capsys):
-    from fastlayers.bench.core import backend_status
+    from fastlayers.ops._device import cuda_unavailable
 
-    if backend_status("cuda") is None:
+    if cuda_unavailable() is None:
         pytest.skip("a GPU is usable here: --device cuda would train")
     assert main(["train", "--model", "tiny-mlp", "--dataset", "blobs", "--epochs", "1", "--device", "cuda"]) == 1
     assert "--device cuda:" in capsys.readouterr().err

@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastlayers.ops._device import cuda_unavailable, cupy_unavailable, move
+
 __all__ = [
     "ALL_BACKENDS",
     "CPU_BACKENDS",
@@ -167,24 +169,10 @@ def backend_status(backend: str) -> str | None:
         if backend == "torch-cuda" and not torch.cuda.is_available():
             return "torch has no usable CUDA device"
         return None
-    if backend in ("cupy", "cuda"):
-        cupy = _import("cupy")
-        if cupy is None:
-            return "cupy not installed"
-        try:
-            if cupy.cuda.runtime.getDeviceCount() < 1:
-                return "cupy sees no GPU"
-        except Exception as e:  # CUDARuntimeError without a driver
-            return f"cupy sees no GPU: {e}"
-        if backend == "cuda":
-            import fastlayers  # noqa: PLC0415
-
-            cuda = fastlayers.info()["cuda"]
-            if not cuda["built"]:
-                return "fastlayers was built without CUDA"
-            if not cuda["gpu_usable"]:
-                return f"fastlayers CUDA: {cuda['reason']}"
-        return None
+    if backend == "cupy":
+        return cupy_unavailable()
+    if backend == "cuda":
+        return cuda_unavailable()
     raise ValueError(f"backend: expected one of {ALL_BACKENDS}, got {backend!r}")
 
 
@@ -205,9 +193,7 @@ def _copy(a):
 def _to_device(backend: str, inputs: tuple) -> tuple:
     """Each backend's own copy of the inputs, on its device, as its library's arrays."""
     if backend in ("cupy", "cuda"):
-        import cupy  # noqa: PLC0415
-
-        return _map(lambda a: cupy.asarray(a) if isinstance(a, np.ndarray) else a, inputs)
+        return _map(lambda a: move(a, "cuda") if isinstance(a, np.ndarray) else a, inputs)
     if backend in ("torch", "torch-cuda"):
         import torch  # noqa: PLC0415
 

@@ -202,9 +202,9 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     if not isinstance(model, nn.Module):  # the perceptron learns by its own rule
         return _run_perceptron(model, ds, x_train, y_train, x_test, args, log=sys.stderr if args.json == "-" else sys.stdout)
     if args.device != "cpu":
-        from fastlayers.bench.core import backend_status
+        from fastlayers.ops._device import cuda_unavailable
 
-        why = backend_status("cuda")
+        why = cuda_unavailable()
         if why is not None:
             print(f"fastlayers train: --device cuda: {why}", file=sys.stderr)
             return 1

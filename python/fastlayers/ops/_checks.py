@@ -16,11 +16,9 @@ import numbers
 
 import numpy as np
 
+from fastlayers.ops._device import is_device_array
+
 BACKENDS = ("cpu", "reference")
-
-
-def is_gpu_array(x) -> bool:
-    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
 
 
 def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None = None,
@@ -29,7 +27,7 @@ def check_array(x, name: str, *, ndim: int | None = None, min_ndim: int | None =
     ``device=True``: a GPU array (``__cuda_array_interface__``) is accepted too, for the
     ops that have CUDA kernels (see fastlayers.ops._device)."""
     if not isinstance(x, np.ndarray):
-        if is_gpu_array(x):
+        if is_device_array(x):
             if not device:
                 raise TypeError(f"{name}: this op has no CUDA kernel in this build of fastlayers; "
                                 f"pass a numpy.ndarray")

@@ -20,7 +20,39 @@ import importlib
 
 import numpy as np
 
-__all__ = ["CPU", "DEVICES", "Device", "device_of", "is_device_array", "move", "placement"]
+__all__ = ["CPU", "DEVICES", "Device", "cuda_unavailable", "cupy_unavailable", "device_of", "is_device_array",
+           "move", "placement"]
+
+
+def cupy_unavailable() -> str | None:
+    """Why CuPy cannot run here (not installed, no GPU), or None."""
+    try:
+        import cupy  # noqa: PLC0415 - optional
+    except ImportError:
+        return "cupy not installed"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "cupy sees no GPU"
+    except Exception as e:  # CUDARuntimeError without a driver
+        return f"cupy sees no GPU: {e}"
+    return None
+
+
+def cuda_unavailable() -> str | None:
+    """Why fastlayers' CUDA kernels cannot run here (no cupy, no GPU, a build without
+    CUDA), or None: what Module.to("cuda"), `fastlayers train --device cuda` and the
+    bench's cuda backend check first."""
+    why = cupy_unavailable()
+    if why is not None:
+        return why
+    import fastlayers  # noqa: PLC0415
+
+    cuda = fastlayers.info()["cuda"]
+    if not cuda["built"]:
+        return "fastlayers was built without CUDA"
+    if not cuda["gpu_usable"]:
+        return f"fastlayers CUDA: {cuda['reason']}"
+    return None
 
 
 def is_device_array(x) -> bool:
