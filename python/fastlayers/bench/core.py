@@ -166,14 +166,27 @@ def backend_status(backend: str) -> str | None:
         torch = _import("torch")
         if torch is None:
             return "torch not installed"
-        if backend == "torch-cuda" and not torch.cuda.is_available():
-            return "torch has no usable CUDA device"
+        if backend == "torch-cuda":
+            if not torch.cuda.is_available():
+                return "torch has no usable CUDA device"
+            fp32_only(torch)
         return None
     if backend == "cupy":
         return cupy_unavailable()
     if backend == "cuda":
         return cuda_unavailable()
     raise ValueError(f"backend: expected one of {ALL_BACKENDS}, got {backend!r}")
+
+
+def fp32_only(torch) -> None:
+    """Make torch compute in FP32 on the GPU, as fastlayers and CuPy do.
+
+    cuDNN convolutions default to TF32 tensor cores on Ampere and later (10-bit mantissa
+    products): faster, and not the arithmetic being compared (nor within the float32
+    tolerances the results are validated with). CuPy uses TF32 only when CUPY_TF32=1,
+    which the header reports."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def _map(fn, tree):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 
@@ -116,7 +117,10 @@ def header(threads: int, peaks) -> dict:
          "gpu": ", ".join(dev["name"] for dev in d["cuda"]["devices"]) or None,
          "gpu_note": None if d["cuda"]["gpu_usable"] else d["cuda"]["reason"],
          "peak_gflops": peaks.cpu_gflops, "peak_gbs": peaks.cpu_gbs,
-         "gpu_peak_gflops": peaks.gpu_gflops, "gpu_peak_gbs": peaks.gpu_gbs}
+         "gpu_peak_gflops": peaks.gpu_gflops, "gpu_peak_gbs": peaks.gpu_gbs,
+         # torch-cuda runs with TF32 off (bench.core.fp32_only); CuPy follows CUPY_TF32
+         "gpu_math": "fp32 (torch TF32 off" + ("; CUPY_TF32=1: cupy uses TF32)"
+                                              if os.environ.get("CUPY_TF32", "0") not in ("", "0") else ")")}
     for name in ("torch", "cupy"):
         try:
             h[name] = __import__(name).__version__
@@ -130,7 +134,7 @@ def _print_header(h: dict, args, n_cases: int, backends: list[str], repeat: int)
           f"torch {h['torch'] or 'not installed'}  cupy {h['cupy'] or 'not installed'}")
     print(f"cpu {h['cpu']}  [{' '.join(h['features'])}]")
     print(f"simd {h['simd_path']}  threads {h['threads']}  {h['blas']}")
-    print(f"gpu {h['gpu'] or 'none'}" + (f" ({h['gpu_note']})" if h["gpu_note"] else ""))
+    print(f"gpu {h['gpu'] or 'none'}" + (f" ({h['gpu_note']})" if h["gpu_note"] else f"  math {h['gpu_math']}"))
     src = lambda given: "given" if given is not None else "probe"  # noqa: E731
     line = (f"peak {h['peak_gflops']:.1f} GFLOP/s ({src(args.peak_gflops)}), "
             f"{h['peak_gbs']:.1f} GB/s ({src(args.peak_gbs)}) at {h['threads']} thread(s)")
