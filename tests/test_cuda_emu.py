@@ -151,6 +151,16 @@ def test_correct_variants_pass(sched, engine, rng):
         emu.selftest_two_barriers(out, False)
         np.testing.assert_array_equal(out.get(), np.full(8, 2.0))
 
+        x = rng.standard_normal(3 * 96).astype(np.float32)
+        out = cuda_emu.empty(3)
+        emu.selftest_block_sums(out, cuda_emu.asarray(x), 96, False)
+        np.testing.assert_allclose(out.get(), x.reshape(3, 96).sum(axis=1), rtol=1e-5, atol=1e-5)
+
+        x = rng.standard_normal(7).astype(np.float32)
+        out = cuda_emu.empty(7)
+        emu.selftest_prefix_sums(out, cuda_emu.asarray(x), False)
+        np.testing.assert_allclose(out.get(), np.cumsum(x), rtol=1e-5, atol=1e-5)
+
 
 def test_warp_operations(engine):
     out, counter = cuda_emu.empty((6, 64)), cuda_emu.zeros(1, np.int32)
@@ -208,6 +218,38 @@ def test_missing_syncthreads_is_exposed():
     exposed = [s for s in SCHEDULES if _exposes_missing_syncthreads(s)]
     print("missing __syncthreads exposed under:", exposed)
     assert "round-robin" in exposed and "descending" in exposed, exposed
+
+
+@pytest.mark.parametrize("sched", SCHEDULES)
+def test_unwritten_static_shared_memory_reads_as_nan(sched, engine, rng):
+    # Thread 0 adds all 32 per-warp slots of a static shared array, but a 64-thread block
+    # writes two. On a GPU the other 30 hold whatever was there; the emulator fills each
+    # block's FL_SHARED arrays with NaN, so the sums of every block show the bug.
+    x = rng.standard_normal(4 * 64).astype(np.float32)
+    out = cuda_emu.empty(4)
+    with schedule(sched, seed=5):
+        emu.selftest_block_sums(out, cuda_emu.asarray(x), 64, True)
+    assert np.isnan(out.get()).all(), out.get()
+    # and every block starts afresh: the correct variant, run after the buggy one, is clean
+    with schedule(sched, seed=5):
+        emu.selftest_block_sums(out, cuda_emu.asarray(x), 64, False)
+    np.testing.assert_allclose(out.get(), x.reshape(4, 64).sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_dependence_on_block_order_is_exposed(rng):
+    # Block b reads out[b - 1], written by block b - 1: right only when blocks run in
+    # ascending order, which a GPU does not promise. The descending and random schedules
+    # run the blocks in other orders, so the chained sums come out wrong (NaN: unwritten).
+    x = rng.standard_normal(16).astype(np.float32)
+
+    def chained(sched):
+        out = cuda_emu.empty(16)
+        with schedule(sched, seed=11):
+            emu.selftest_prefix_sums(out, cuda_emu.asarray(x), True)
+        return np.allclose(out.get(), np.cumsum(x), rtol=1e-5, atol=1e-5)
+
+    exposed = [s for s in SCHEDULES if not chained(s)]
+    assert exposed == ["descending", "random"], exposed
 
 
 def test_missing_bounds_check_is_caught():

@@ -102,7 +102,7 @@ __global__ void channel_major_kernel(float* __restrict__ dst, const float* __res
 // share, then warp shuffles and a shared-memory pass combine the block's partial sums.
 __global__ void bias_grad_kernel(float* __restrict__ db, const float* __restrict__ dout, int64_t n, int64_t k,
                                  int64_t pq) {
-  __shared__ float warp_sums[32];
+  FL_SHARED(float, warp_sums, [32]);
   const int64_t ch = blockIdx.x;
   float acc = 0.0f;
   for (int64_t img = 0; img < n; ++img) {

@@ -3,11 +3,16 @@
 // through the emulator of the CUDA execution model (cuda/emu/cuda_emu.h), which is how the
 // kernels are tested on machines without a GPU.
 //
-// What a kernel source may use beyond plain C++ is listed in cuda/emu/cuda_emu.h. Two
-// things cannot be written the CUDA way, because the host compiler cannot parse them:
+// What a kernel source may use beyond plain C++ is listed in cuda/emu/cuda_emu.h. Three
+// things are not written the CUDA way, two because the host compiler cannot parse them:
 //
 //   FL_LAUNCH(kernel, grid, block, shmem_bytes, stream, args...)   instead of  <<<...>>>
 //   FL_DYNAMIC_SHARED(float, smem);                                 instead of  extern __shared__
+//   FL_SHARED(float, tile, [32][33]);                               instead of  __shared__
+//
+// (The last one so that the emulator can fill each block's shared arrays with NaN, as a
+// block's shared memory starts undefined on a GPU; alignment goes in front:
+// alignas(16) FL_SHARED(float, As, [8][128]).)
 //
 // A template kernel is launched through a pointer, since a macro argument cannot hold
 // the commas of a template argument list:
@@ -29,6 +34,7 @@
 #define FL_LAUNCH(kernel, grid, block, shmem, stream, ...) \
   kernel<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
 #define FL_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#define FL_SHARED(type, name, ...) __shared__ type name __VA_ARGS__
 #endif
 
 namespace fastlayers::cuda {

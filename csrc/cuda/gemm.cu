@@ -97,8 +97,8 @@ __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
                      const float* __restrict__ bias, GemmDims d) {
   static_assert(BK % 4 == 0 && BM % 4 == 0 && BN % 4 == 0 && TM % 4 == 0 && TN % 4 == 0, "tiles hold whole float4s");
   constexpr int NT = (BM / TM) * (BN / TN);
-  alignas(16) __shared__ float As[BK][BM];  // op(A) slice, k-major
-  alignas(16) __shared__ float Bs[BK][BN];  // op(B) slice
+  alignas(16) FL_SHARED(float, As, [BK][BM]);  // op(A) slice, k-major
+  alignas(16) FL_SHARED(float, Bs, [BK][BN]);  // op(B) slice
 
   // This block's matrices within the batch.
   const int64_t z = d.z_base + blockIdx.z;

@@ -47,8 +47,8 @@ __global__ void rung_coalesced(const float* a, const float* b, float* c, int64_t
 // ---- rung 2: shared-memory blocking (32x32 tiles, block 32x32) -------------------------
 __global__ void rung_shared(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
   constexpr int T = 32;
-  __shared__ float As[T][T];
-  __shared__ float Bs[T][T + 1];
+  FL_SHARED(float, As, [T][T]);
+  FL_SHARED(float, Bs, [T][T + 1]);
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t i = static_cast<int64_t>(blockIdx.y) * T + ty;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * T + tx;
@@ -66,8 +66,8 @@ __global__ void rung_shared(const float* a, const float* b, float* c, int64_t m,
 // ---- rung 3: 1-D register tiling (BM = BN = 64, BK = 8, TM = 8; 512 threads) -----------
 __global__ void rung_reg1d(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
   constexpr int BM = 64, BN = 64, BK = 8, TM = 8;
-  __shared__ float As[BM][BK];
-  __shared__ float Bs[BK][BN];
+  FL_SHARED(float, As, [BM][BK]);
+  FL_SHARED(float, Bs, [BK][BN]);
   const int t = threadIdx.x;
   const int tcol = t % BN, trow = t / BN;  // trow in [0, BM / TM)
   const int64_t i0 = static_cast<int64_t>(blockIdx.y) * BM, j0 = static_cast<int64_t>(blockIdx.x) * BN;
@@ -96,8 +96,8 @@ __global__ void rung_reg1d(const float* a, const float* b, float* c, int64_t m, 
 // ---- rung 4: 2-D register tiling (BM = BN = 128, BK = 8, TM = TN = 8; 256 threads) -----
 __global__ void rung_reg2d(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
   constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8, NT = (BM / TM) * (BN / TN);
-  __shared__ float As[BM][BK];
-  __shared__ float Bs[BK][BN];
+  FL_SHARED(float, As, [BM][BK]);
+  FL_SHARED(float, Bs, [BK][BN]);
   const int t = threadIdx.x;
   const int ty = t / (BN / TN), tx = t % (BN / TN);
   const int64_t i0 = static_cast<int64_t>(blockIdx.y) * BM, j0 = static_cast<int64_t>(blockIdx.x) * BN;
@@ -140,8 +140,8 @@ constexpr int W_NT = (W_BM / W_WM) * (W_BN / W_WN) * 32;  // 128
 
 __global__ void rung_warptile(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k,
                               bool vec) {
-  __shared__ float As[W_BK][W_BM];  // k-major, as in rung 5
-  __shared__ float Bs[W_BK][W_BN];
+  FL_SHARED(float, As, [W_BK][W_BM]);  // k-major, as in rung 5
+  FL_SHARED(float, Bs, [W_BK][W_BN]);
   const int t = threadIdx.x;
   const int warp = t / 32, lane = t % 32;
   const int wr = warp / (W_BN / W_WN), wc = warp % (W_BN / W_WN);  // warp tile position

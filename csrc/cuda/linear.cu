@@ -40,7 +40,7 @@ __global__ void relu_mask_kernel(float* __restrict__ dz, const float* __restrict
 constexpr int kColTile = 32, kRowThreads = 8;
 __global__ void column_sum_kernel(float* __restrict__ db, const float* __restrict__ dz, int64_t rows,
                                   int64_t cols) {
-  __shared__ float part[kRowThreads][kColTile + 1];
+  FL_SHARED(float, part, [kRowThreads][kColTile + 1]);
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kColTile + tx;
   float acc = 0.0f;

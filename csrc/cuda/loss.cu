@@ -63,7 +63,8 @@ template <bool kBlock>
 __device__ void group_merge(float& m, float& s) {
   warp_allmerge(m, s);
   if constexpr (kBlock) {
-    __shared__ float pm[32], ps[32];
+    FL_SHARED(float, pm, [32]);
+    FL_SHARED(float, ps, [32]);
     const int nw = blockDim.x / 32;
     __syncthreads();
     if (threadIdx.x % 32 == 0) {

@@ -97,7 +97,9 @@ __global__ void bn_stats_kernel(double* __restrict__ partial, const float* __res
     const float bm2 = __shfl_xor_sync(kFull, m2, o);
     welford_merge(n, mean, m2, bn, bmean, bm2);
   }
-  __shared__ float wn[32], wmean[32], wm2[32];
+  FL_SHARED(float, wn, [32]);
+  FL_SHARED(float, wmean, [32]);
+  FL_SHARED(float, wm2, [32]);
   if (threadIdx.x % 32 == 0) {
     wn[threadIdx.x / 32] = n;
     wmean[threadIdx.x / 32] = mean;
@@ -338,7 +340,8 @@ __global__ void ln_param_partial_kernel(double* __restrict__ partial, const floa
                                         const float* __restrict__ x, const double* __restrict__ save_mean,
                                         const double* __restrict__ save_invstd, int64_t rows, int64_t d,
                                         int64_t rows_per_chunk) {
-  __shared__ float sw[8][33], sb[8][33];
+  FL_SHARED(float, sw, [8][33]);
+  FL_SHARED(float, sb, [8][33]);
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + tx;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * rows_per_chunk;

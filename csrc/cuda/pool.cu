@@ -178,7 +178,7 @@ __global__ void global_avg_warp_kernel(float* __restrict__ out, const float* __r
 // One block per plane (large planes); any blockDim.x that is a multiple of 32, <= 1024.
 __global__ void global_avg_block_kernel(float* __restrict__ out, const float* __restrict__ x,
                                         int64_t planes, int64_t hw) {
-  __shared__ float partial[32];
+  FL_SHARED(float, partial, [32]);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int nwarps = blockDim.x / 32;
   for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {

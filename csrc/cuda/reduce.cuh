@@ -41,7 +41,7 @@ template <bool kBlock>
 __device__ float group_sum(float v) {
   v = warp_allsum(v);
   if constexpr (kBlock) {
-    __shared__ float part[32];
+    FL_SHARED(float, part, [32]);
     const int nw = blockDim.x / 32;
     __syncthreads();  // earlier readers of part[] are done
     if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
@@ -55,7 +55,7 @@ __device__ float group_sum(float v) {
 // Block sum of doubles through a shared-memory tree (any blockDim.x <= 1024, fixed order);
 // every thread gets it.
 __device__ inline double block_sum_double(double v) {
-  __shared__ double buf[1024];
+  FL_SHARED(double, buf, [1024]);
   const int t = threadIdx.x;
   __syncthreads();  // earlier readers of buf[0] are done
   buf[t] = v;

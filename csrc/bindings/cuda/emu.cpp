@@ -122,6 +122,25 @@ void bind(py::module_& m) {
       },
       py::arg("out"), py::arg("in"), py::arg("full_mask") = false);
   m.def(
+      "selftest_block_sums",
+      [](const py::object& out, const py::object& in, int block, bool all_slots) {
+        const DeviceView o = device_output(out, "out", 1), i = device_view(in, "in", 1);
+        FL_CHECK(block % 32 == 0 && block >= 32 && block <= 1024, "block: a multiple of 32 in 32..1024");
+        FL_CHECK(o.size() >= 1 && i.size() == o.size() * block, "in: block elements per element of out");
+        py::gil_scoped_release nogil;
+        st::block_sums(o.f32(), i.f32(), static_cast<int>(o.size()), block, all_slots, nullptr);
+      },
+      py::arg("out"), py::arg("in"), py::arg("block"), py::arg("all_slots") = false);
+  m.def(
+      "selftest_prefix_sums",
+      [](const py::object& out, const py::object& in, bool chained) {
+        const DeviceView o = device_output(out, "out", 1), i = device_view(in, "in", 1);
+        FL_CHECK(o.size() >= 1 && o.size() == i.size(), "out, in: sizes must match");
+        py::gil_scoped_release nogil;
+        st::prefix_sums(o.f32(), i.f32(), static_cast<int>(o.size()), chained, nullptr);
+      },
+      py::arg("out"), py::arg("in"), py::arg("chained") = false);
+  m.def(
       "selftest_barrier_in_if",
       [](const py::object& out, bool divergent) {
         const DeviceView o = device_output(out, "out", 1);

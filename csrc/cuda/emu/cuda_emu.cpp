@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -277,6 +278,9 @@ struct Block {
   int at_barrier = 0;
   bool failed = false;
   std::string error;  // set when failed
+  // Static shared arrays already NaN-filled in this block (see fresh_shared).
+  std::vector<const void*> fresh;
+  std::mutex fresh_mutex;  // the threads engine runs the block's threads concurrently
 
   std::string thread_str(int tid) const {
     const ThreadCtx& c = ctxs[static_cast<size_t>(tid)];
@@ -587,6 +591,25 @@ std::vector<int> scan_order(const ScheduleSetting& s, int n, uint64_t block_line
   return order;
 }
 
+// Order in which a launch runs its blocks (linear indices x + gx * (y + gy * z)):
+// ascending, except under the descending and random schedules. The random order is an
+// affine permutation i -> (a*i + c) mod n with a coprime to n, so no table is needed.
+struct BlockOrder {
+  Order order;
+  uint64_t n, a = 1, c = 0;
+  BlockOrder(const ScheduleSetting& s, uint64_t count) : order(s.order), n(count) {
+    if (order != Order::kRandom || n < 2) return;
+    std::mt19937_64 rng(s.seed * 0x9E3779B97F4A7C15ull + n);
+    c = rng() % n;
+    do a = rng() % n; while (a == 0 || std::gcd(a, n) != 1);
+  }
+  uint64_t operator[](uint64_t i) const {
+    if (order == Order::kDescending) return n - 1 - i;
+    if (order == Order::kRandom) return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * i + c) % n);
+    return i;
+  }
+};
+
 void run_block_fibers(Block& b, const ScheduleSetting& sched, uint64_t block_linear) {
   FiberEngine e;
   e.block = &b;
@@ -828,6 +851,15 @@ void* dynamic_shared() {
   return t_launch->dyn_shared;
 }
 
+void fresh_shared(void* p, size_t bytes) {
+  if (!t_ctx) return;
+  Block& b = current_block();
+  std::lock_guard<std::mutex> lk(b.fresh_mutex);
+  if (std::find(b.fresh.begin(), b.fresh.end(), p) != b.fresh.end()) return;
+  b.fresh.push_back(p);
+  std::memset(p, 0xFF, bytes);
+}
+
 [[noreturn]] void device_fail(const std::string& what) {
   if (!t_ctx) throw std::logic_error(what);
   Block& b = current_block();
@@ -929,38 +961,40 @@ void launch_impl(const LaunchSpec& spec) {
   b.th.resize(nthreads);
   b.ctxs.resize(nthreads);
   std::string error;
-  for (unsigned bz = 0; bz < g.z && error.empty(); ++bz) {
-    for (unsigned by = 0; by < g.y && error.empty(); ++by) {
-      for (unsigned bx = 0; bx < g.x && error.empty(); ++bx) {
-        b.block_idx = uint3{bx, by, bz};
-        b.live = b.runnable = b.nthreads;
-        b.exited = b.at_barrier = 0;
-        b.failed = false;
-        b.error.clear();
-        for (int t = 0; t < b.nthreads; ++t) {
-          b.th[static_cast<size_t>(t)] = ThreadState{};
-          ThreadCtx& c = b.ctxs[static_cast<size_t>(t)];
-          c.thread_idx = uint3{t % bd.x, (t / bd.x) % bd.y, t / (bd.x * bd.y)};
-          c.block_idx = b.block_idx;
-          c.block_dim = bd;
-          c.grid_dim = g;
-          c.tid = t;
-          c.block = &b;
-        }
-        if (spec.shmem) {
-          unpoison(dyn_base, spec.shmem + kRedzone);
-          std::memset(dyn_base, 0xFF, spec.shmem);
-          poison(dyn_base + spec.shmem, kRedzone);
-        }
-        const uint64_t linear = (uint64_t(bz) * g.y + by) * g.x + bx;
-        if (eng == "threads") {
-          run_block_threads(b, launch);
-        } else {
-          run_block_fibers(b, sched, linear);
-        }
-        if (b.failed) error = b.error;
-      }
+  // Blocks run in the schedule's order too: a kernel whose result depends on the order in
+  // which blocks run (one block reading what another writes) differs between schedules.
+  const BlockOrder blocks(sched, uint64_t(g.x) * g.y * g.z);
+  for (uint64_t i = 0; i < blocks.n && error.empty(); ++i) {
+    const uint64_t linear = blocks[i];
+    const auto bx = static_cast<unsigned>(linear % g.x), by = static_cast<unsigned>(linear / g.x % g.y),
+           bz = static_cast<unsigned>(linear / (uint64_t(g.x) * g.y));
+    b.block_idx = uint3{bx, by, bz};
+    b.live = b.runnable = b.nthreads;
+    b.exited = b.at_barrier = 0;
+    b.failed = false;
+    b.error.clear();
+    b.fresh.clear();
+    for (int t = 0; t < b.nthreads; ++t) {
+      b.th[static_cast<size_t>(t)] = ThreadState{};
+      ThreadCtx& c = b.ctxs[static_cast<size_t>(t)];
+      c.thread_idx = uint3{t % bd.x, (t / bd.x) % bd.y, t / (bd.x * bd.y)};
+      c.block_idx = b.block_idx;
+      c.block_dim = bd;
+      c.grid_dim = g;
+      c.tid = t;
+      c.block = &b;
     }
+    if (spec.shmem) {
+      unpoison(dyn_base, spec.shmem + kRedzone);
+      std::memset(dyn_base, 0xFF, spec.shmem);
+      poison(dyn_base + spec.shmem, kRedzone);
+    }
+    if (eng == "threads") {
+      run_block_threads(b, launch);
+    } else {
+      run_block_fibers(b, sched, linear);
+    }
+    if (b.failed) error = b.error;
   }
   if (spec.shmem) unpoison(dyn_base, spec.shmem + kRedzone);
   t_launch = saved_launch;

@@ -7,7 +7,7 @@
 // Model:
 //  - Blocks run one after another; the threads of a block run as fibers (ucontext, one
 //    stack each) driven by a scheduler, or as OS threads (set_engine("threads"), for
-//    ThreadSanitizer). __shared__ variables are function statics: one block at a time.
+//    ThreadSanitizer). FL_SHARED arrays are function statics (one block at a time), NaN-filled per block.
 //  - __syncthreads() and the warp operations (__shfl*_sync, __ballot_sync, __any_sync,
 //    __all_sync, __syncwarp) are rendezvous points checked for call site, mask, exited
 //    threads and deadlock; a violation aborts the launch with a diagnostic naming the
@@ -45,7 +45,8 @@
 #endif
 
 // ---------------------------------------------------------------------------------------
-// Qualifiers. __shared__ becomes a function static: blocks run one at a time.
+// Qualifiers. Shared arrays are declared with FL_SHARED (below): a function static, since
+// blocks run one at a time, NaN-filled per block.
 // ---------------------------------------------------------------------------------------
 #define __global__
 #define __device__
@@ -53,7 +54,7 @@
 #define __forceinline__ inline
 #define __noinline__
 #define __launch_bounds__(...)
-#define __shared__ static
+#define __shared__ static_assert(false, "declare shared arrays with FL_SHARED(type, name, [dims]) (cuda_compat.h)");
 #define __align__(n) __attribute__((aligned(n)))  // GNU attribute: allowed after `static`
 
 // ---------------------------------------------------------------------------------------
@@ -206,6 +207,10 @@ enum class WarpOp : int { kSync, kShfl, kShflUp, kShflDown, kShflXor, kBallot, k
 // value, or the vote).
 uint64_t warp_op(Site site, WarpOp op, unsigned mask, uint64_t value, int arg, int width);
 void* dynamic_shared();
+// The first thread of a block to reach a FL_SHARED declaration fills the array with 0xFF
+// bytes (float NaN), as a GPU block starts with undefined shared memory; later threads of
+// the block, and later passes through the same declaration, leave it alone.
+void fresh_shared(void* p, size_t bytes);
 [[noreturn]] void device_fail(const std::string& what);
 
 template <typename T>
@@ -345,6 +350,11 @@ constexpr int warpSize = 32;
 #define FL_LAUNCH(kernel, grid, block, shmem, stream, ...) \
   ::fl_emu::launch(#kernel, kernel, dim3(grid), dim3(block), (shmem), (stream) __VA_OPT__(, ) __VA_ARGS__)
 #define FL_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::fl_emu::dynamic_shared())
+// FL_SHARED(float, tile, [32][33]): a static shared array, a function static here (blocks
+// run one at a time), NaN-filled at the start of each block.
+#define FL_SHARED(type, name, ...) \
+  static type name __VA_ARGS__;    \
+  ::fl_emu::fresh_shared(&name, sizeof(name))
 
 // ---------------------------------------------------------------------------------------
 // Atomics (std::atomic_ref: real atomics, so the threads engine is race-free here too).

@@ -98,6 +98,42 @@ void two_barriers(float* out, bool bug, cudaStream_t stream) {
   check_launch("two_barriers", "block=8");
 }
 
+__global__ void block_sums_kernel(float* out, const float* in, bool all_slots) {
+  FL_SHARED(float, part, [32]);
+  const int t = threadIdx.x, lane = t % 32, warp = t / 32, nwarps = (blockDim.x + 31) / 32;
+  float v = in[blockIdx.x * blockDim.x + t];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  if (t == 0) {
+    float sum = 0.0f;
+    for (int w = 0; w < (all_slots ? 32 : nwarps); ++w) sum += part[w];
+    out[blockIdx.x] = sum;
+  }
+}
+
+void block_sums(float* out, const float* in, int grid, int block, bool all_slots, cudaStream_t stream) {
+  FL_LAUNCH(block_sums_kernel, grid, block, 0, stream, out, in, all_slots);
+  check_launch("block_sums", "grid=" + std::to_string(grid) + ", block=" + std::to_string(block));
+}
+
+__global__ void prefix_sums_kernel(float* out, const float* in, bool chained) {
+  if (threadIdx.x != 0) return;
+  const int b = blockIdx.x;
+  if (chained) {
+    out[b] = in[b] + (b > 0 ? out[b - 1] : 0.0f);
+  } else {
+    float sum = 0.0f;
+    for (int i = 0; i <= b; ++i) sum += in[i];
+    out[b] = sum;
+  }
+}
+
+void prefix_sums(float* out, const float* in, int n, bool chained, cudaStream_t stream) {
+  FL_LAUNCH(prefix_sums_kernel, n, 32, 0, stream, out, in, chained);
+  check_launch("prefix_sums", "n=" + std::to_string(n));
+}
+
 // out (6, blockDim.x): shfl_xor(t, 1), shfl_up(t, 3), any(t == 5), all(t < 64),
 // popc(ballot(t odd)), shfl(t, lane 7, width 8); counter accumulates the thread count by
 // atomicAdd.

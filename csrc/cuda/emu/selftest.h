@@ -36,6 +36,16 @@ void warp_then_barrier(float* out, bool deadlock, cudaStream_t stream);
 // Two barriers at different lines reached by different threads (bug) or one barrier.
 void two_barriers(float* out, bool bug, cudaStream_t stream);
 
+// out[b] = sum of in[b*block : (b+1)*block] over `grid` blocks: warp shuffles, one partial
+// per warp in a static shared array, then thread 0 adds the partials. Bug (all_slots=true):
+// thread 0 adds all 32 slots, most of which no warp of the block wrote.
+void block_sums(float* out, const float* in, int grid, int block, bool all_slots, cudaStream_t stream);
+
+// out[b] = in[0] + ... + in[b], one block per element. Correct: block b adds its own inputs.
+// Bug (chained=true): block b adds in[b] to out[b-1], which another block writes, so the
+// result depends on the order in which blocks run.
+void prefix_sums(float* out, const float* in, int n, bool chained, cudaStream_t stream);
+
 // Shuffle, vote and atomics sampler: out (6, block) (see selftest.cu).
 void warp_ops(float* out, int* counter, int block, cudaStream_t stream);
 
