@@ -85,6 +85,11 @@ def test_softmax_cross_entropy(dev, n, c):
     total = dev.mod.softmax_cross_entropy_forward(stats, dev.asarray(logits), dev.asarray(labels))
     assert isinstance(total, float)
     np.testing.assert_allclose(total, want, rtol=1e-5)
+    # the "_to" form: scale * the sum into a 0-d device array, same stats
+    loss, stats2 = dev.empty((), np.float32), dev.empty((n, 2), np.float32)
+    dev.mod.softmax_cross_entropy_forward_to(loss, stats2, dev.asarray(logits), dev.asarray(labels), 1.0 / n)
+    np.testing.assert_allclose(dev.get(loss), want / n, rtol=1e-5)
+    np.testing.assert_array_equal(dev.get(stats2), dev.get(stats))
     m = x64.max(axis=1)
     np.testing.assert_allclose(dev.get(stats), np.stack([m, np.log(np.exp(x64 - m[:, None]).sum(1))], 1),
                                rtol=1e-5, atol=1e-6)
@@ -102,6 +107,10 @@ def test_softmax_cross_entropy_bad_label(dev):
     stats = dev.empty((3, 2), np.float32)
     with pytest.raises(ValueError, match="labels"):
         dev.mod.softmax_cross_entropy_forward(stats, logits, labels)
+    # the "_to" form does not wait to report: the loss is NaN, and nothing is read out of bounds
+    loss = dev.empty((), np.float32)
+    dev.mod.softmax_cross_entropy_forward_to(loss, stats, logits, labels, 1.0)
+    assert np.isnan(dev.get(loss))
     dl = dev.empty((3, 4), np.float32)
     dev.mod.softmax_cross_entropy_backward(dl, stats, logits, dev.asarray(np.array([0, -1, 3], np.int64)), 1.0)
     got = dev.get(dl)
@@ -120,6 +129,9 @@ def test_bce_with_logits(dev, shape):
     want, cache = ref.binary_cross_entropy_with_logits_forward(x.astype(np.float64), t.astype(np.float64), "sum")
     total = dev.mod.bce_with_logits_forward(dev.asarray(x), dev.asarray(t))
     np.testing.assert_allclose(total, want, rtol=1e-5)
+    loss = dev.empty((), np.float32)
+    dev.mod.bce_with_logits_forward_to(loss, dev.asarray(x), dev.asarray(t), 0.5)
+    np.testing.assert_allclose(dev.get(loss), 0.5 * want, rtol=1e-5)
 
     scale = -1.7
     dx_want, dt_want = ref.binary_cross_entropy_with_logits_backward(scale, cache)
@@ -140,6 +152,9 @@ def test_mse(dev, shape):
     want, cache = ref.mse_loss_forward(p.astype(np.float64), t.astype(np.float64), "sum")
     total = dev.mod.mse_forward(dev.asarray(p), dev.asarray(t))
     np.testing.assert_allclose(total, want, rtol=1e-5)
+    loss = dev.empty((), np.float32)
+    dev.mod.mse_forward_to(loss, dev.asarray(p), dev.asarray(t), -2.0)
+    np.testing.assert_allclose(dev.get(loss), -2.0 * want, rtol=1e-5)
 
     scale = 0.25
     dp_want, dt_want = ref.mse_loss_backward(scale, cache)
@@ -181,3 +196,10 @@ def test_bad_input(dev):
         m.mse_forward(x, np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="dpred"):
         m.mse_backward(dev.empty((6,), np.float32), None, x, x, 1.0)
+    with pytest.raises(ValueError, match="loss: expected a 0-D array"):
+        m.mse_forward_to(dev.empty((1,), np.float32), x, x, 1.0)
+    with pytest.raises(TypeError, match="loss"):
+        m.bce_with_logits_forward_to(dev.empty((), np.float64), x, x, 1.0)
+    with pytest.raises(ValueError, match="stats"):
+        m.softmax_cross_entropy_forward_to(dev.empty((), np.float32), dev.empty((2, 3), np.float32), x,
+                                           dev.asarray(np.zeros(2, np.int64)), 1.0)

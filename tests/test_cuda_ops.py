@@ -46,8 +46,9 @@ def _same(got, want, rtol=2e-5, atol=2e-6):
     if isinstance(want, np.ndarray):
         assert isinstance(got, cuda_emu.EmuArray), f"expected a device result, got {type(got).__name__}"
         np.testing.assert_allclose(got.get(), want, rtol=rtol, atol=atol)
-    else:
-        assert got == pytest.approx(want, rel=rtol, abs=atol)
+    else:  # a loss: a float on the CPU, a 0-d float32 device array on the device
+        assert isinstance(got, cuda_emu.EmuArray) and got.shape == () and got.dtype == np.float32, repr(got)
+        assert float(got) == pytest.approx(want, rel=rtol, abs=atol)
 
 
 def _fwd_bwd(forward, backward, args, dout_shape=None, kwargs=None, bwd_kwargs=None):
@@ -107,6 +108,12 @@ def test_losses():
         d_loss, d_cache = ops.softmax_cross_entropy_forward(cuda_emu.asarray(logits), dev_labels)
         _same(d_loss, loss)
         _same(ops.softmax_cross_entropy_backward(1.0, d_cache)[0], dl)
+        # a bad label is a ValueError either way: checked on the host, or by the kernel
+        bad = labels.copy()
+        bad[2] = 5
+        with pytest.raises(ValueError, match="labels"):
+            ops.softmax_cross_entropy_forward(cuda_emu.asarray(logits),
+                                              bad if dev_labels is labels else cuda_emu.asarray(bad))
     _fwd_bwd(ops.mse_loss_forward, ops.mse_loss_backward, (_r(4, 3), _r(4, 3)), dout_shape=())
     _fwd_bwd(ops.binary_cross_entropy_with_logits_forward, ops.binary_cross_entropy_with_logits_backward,
              (_r(4, 3), RNG.random((4, 3)).astype(np.float32)), dout_shape=())

@@ -78,23 +78,40 @@ __device__ void group_merge(float& m, float& s) {
   }
 }
 
-// total[0] <- sum of partial[0 .. n) in double, one block, fixed order.
-__global__ void sum_partials_kernel(double* __restrict__ total, const double* __restrict__ partial, int64_t n) {
+// The sum of partial[0 .. n) in double, one block, fixed order, into total[0] (double)
+// or, when `loss` is given, into loss[0] as float(scale * sum).
+__global__ void sum_partials_kernel(double* __restrict__ total, float* __restrict__ loss, double scale,
+                                    const double* __restrict__ partial, int64_t n) {
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
   acc = block_sum_double(acc);
-  if (threadIdx.x == 0) total[0] = acc;
+  if (threadIdx.x == 0) {
+    if (loss != nullptr) {
+      loss[0] = static_cast<float>(scale * acc);
+    } else {
+      total[0] = acc;
+    }
+  }
 }
 
 // The sum of `partials` doubles on the device, copied to the host (synchronises).
 double finish_sum(double* partials, int64_t count, double* total, cudaStream_t stream, const char* op,
                   const std::string& sizes) {
-  FL_LAUNCH(sum_partials_kernel, 1, kThreads, 0, stream, total, partials, count);
+  FL_LAUNCH(sum_partials_kernel, 1, kThreads, 0, stream, total, static_cast<float*>(nullptr), 1.0, partials,
+            count);
   check_launch(op, sizes);
   double host = 0.0;
   check(cudaMemcpyAsync(&host, total, sizeof(double), cudaMemcpyDeviceToHost, stream), op, sizes);
   check(cudaStreamSynchronize(stream), op, sizes);
   return host;
+}
+
+// scale * the sum of `partials` into loss[0] on the device; does not wait for the GPU.
+void finish_sum_to(float* loss, double scale, double* partials, int64_t count, cudaStream_t stream, const char* op,
+                   const std::string& sizes) {
+  FL_LAUNCH(sum_partials_kernel, 1, kThreads, 0, stream, static_cast<double*>(nullptr), loss, scale, partials,
+            count);
+  check_launch(op, sizes);
 }
 
 // Final (m, s) of a line: a +inf maximum makes the whole line NaN, as on the CPU.
@@ -341,16 +358,26 @@ std::string ce_sizes(const CrossEntropyShape& s) {
 }
 
 // Both halves of the loss forwards: partial sums per block, then the total on the host.
+// The sum of the terms over n elements: returned (synchronises), or, with `loss`, scale
+// times it written to loss[0] on the device (returns 0 without waiting).
 template <int kOp>
-double pair_sum(const float* a, const float* b, int64_t n, cudaStream_t stream, const char* op) {
+double pair_sum(const float* a, const float* b, int64_t n, float* loss, double scale, cudaStream_t stream,
+                const char* op) {
   const std::string sizes = "n " + std::to_string(n);
-  if (n == 0) return 0.0;
+  if (n == 0) {
+    if (loss != nullptr) check(cudaMemsetAsync(loss, 0, sizeof(float), stream), op, sizes);
+    return 0.0;
+  }
   int64_t blocks = (n + kThreads - 1) / kThreads;
   if (blocks > kSumBlocks) blocks = kSumBlocks;
   DeviceBuffer<double> ws(static_cast<size_t>(blocks) + 1, op, stream);  // partials, then the total
   auto* pair_sum_blocks = &pair_sum_kernel<kOp>;
   FL_LAUNCH(pair_sum_blocks, static_cast<unsigned>(blocks), kThreads, 0, stream, ws.p, a, b, n);
   check_launch(op, sizes);
+  if (loss != nullptr) {
+    finish_sum_to(loss, scale, ws.p, blocks, stream, op, sizes);
+    return 0.0;
+  }
   return finish_sum(ws.p, blocks, ws.p + blocks, stream, op, sizes);
 }
 
@@ -386,23 +413,44 @@ void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxS
   check_launch(op, softmax_sizes(s));
 }
 
+namespace {
+
+// The rows' losses into a workspace of n + 2 doubles: n row losses, room for the total,
+// and the bad-label counter (in a double's room).
+void cross_entropy_rows(DeviceBuffer<double>& ws, float* stats, const float* logits, const int64_t* labels,
+                        const CrossEntropyShape& s, cudaStream_t stream, const char* op, const std::string& sizes) {
+  int* bad = reinterpret_cast<int*>(ws.p + s.n + 1);
+  check(cudaMemsetAsync(bad, 0, sizeof(int), stream), op, sizes);
+  const bool block = s.c > kWarpRowMax;
+  auto* rows_kernel = block ? &cross_entropy_rows_kernel<true> : &cross_entropy_rows_kernel<false>;
+  FL_LAUNCH(rows_kernel, row_grid(s.n, block), kThreads, 0, stream, stats, ws.p, bad, logits, labels, s.n, s.c);
+  check_launch(op, sizes);
+}
+
+}  // namespace
+
+void softmax_cross_entropy_forward_to(float* loss, float* stats, const float* logits, const int64_t* labels,
+                                      double scale, const CrossEntropyShape& s, cudaStream_t stream) {
+  const char* op = "softmax_cross_entropy_forward";
+  const std::string sizes = ce_sizes(s);
+  if (s.n == 0) {
+    check(cudaMemsetAsync(loss, 0, sizeof(float), stream), op, sizes);
+    return;
+  }
+  DeviceBuffer<double> ws(static_cast<size_t>(s.n) + 2, op, stream);
+  cross_entropy_rows(ws, stats, logits, labels, s, stream, op, sizes);
+  finish_sum_to(loss, scale, ws.p, s.n, stream, op, sizes);
+}
+
 double softmax_cross_entropy_forward(float* stats, const float* logits, const int64_t* labels,
                                      const CrossEntropyShape& s, cudaStream_t stream) {
   const char* op = "softmax_cross_entropy_forward";
   const std::string sizes = ce_sizes(s);
   if (s.n == 0) return 0.0;
-  // Workspace: n row losses, the total, and the bad-label counter (in a double's room).
   DeviceBuffer<double> ws(static_cast<size_t>(s.n) + 2, op, stream);
-  double* row_loss = ws.p;
-  double* total = ws.p + s.n;
+  cross_entropy_rows(ws, stats, logits, labels, s, stream, op, sizes);
   int* bad = reinterpret_cast<int*>(ws.p + s.n + 1);
-  check(cudaMemsetAsync(bad, 0, sizeof(int), stream), op, sizes);
-  const bool block = s.c > kWarpRowMax;
-  auto* cross_entropy_rows = block ? &cross_entropy_rows_kernel<true> : &cross_entropy_rows_kernel<false>;
-  FL_LAUNCH(cross_entropy_rows, row_grid(s.n, block), kThreads, 0, stream, stats, row_loss, bad, logits, labels,
-            s.n, s.c);
-  check_launch(op, sizes);
-  const double sum = finish_sum(row_loss, s.n, total, stream, op, sizes);
+  const double sum = finish_sum(ws.p, s.n, ws.p + s.n, stream, op, sizes);
   int host_bad = 0;
   // On the launch's stream: a plain cudaMemcpy would not wait for a non-blocking stream.
   check(cudaMemcpyAsync(&host_bad, bad, sizeof(int), cudaMemcpyDeviceToHost, stream), op, sizes);
@@ -421,11 +469,20 @@ void softmax_cross_entropy_backward(float* dlogits, const float* stats, const fl
 }
 
 double bce_with_logits_forward(const float* x, const float* t, int64_t n, cudaStream_t stream) {
-  return pair_sum<0>(x, t, n, stream, "bce_with_logits_forward");
+  return pair_sum<0>(x, t, n, nullptr, 1.0, stream, "bce_with_logits_forward");
+}
+
+void bce_with_logits_forward_to(float* loss, const float* x, const float* t, int64_t n, double scale,
+                                cudaStream_t stream) {
+  pair_sum<0>(x, t, n, loss, scale, stream, "bce_with_logits_forward");
 }
 
 double mse_forward(const float* p, const float* t, int64_t n, cudaStream_t stream) {
-  return pair_sum<1>(p, t, n, stream, "mse_forward");
+  return pair_sum<1>(p, t, n, nullptr, 1.0, stream, "mse_forward");
+}
+
+void mse_forward_to(float* loss, const float* p, const float* t, int64_t n, double scale, cudaStream_t stream) {
+  pair_sum<1>(p, t, n, loss, scale, stream, "mse_forward");
 }
 
 void bce_with_logits_backward(float* dx, float* dt, const float* x, const float* t, float scale, int64_t n,

@@ -32,6 +32,12 @@ void softmax_backward(float* dx, const float* dy, const float* y, const SoftmaxS
 double softmax_cross_entropy_forward(float* stats, const float* logits, const int64_t* labels,
                                      const CrossEntropyShape& shape, cudaStream_t stream);
 
+// The same without waiting for the GPU: loss[0] (one float on the device) <- scale * the
+// sum. The labels are not checked (the caller has): a label outside [0, c) makes the loss
+// NaN and is never used as an index.
+void softmax_cross_entropy_forward_to(float* loss, float* stats, const float* logits, const int64_t* labels,
+                                      double scale, const CrossEntropyShape& shape, cudaStream_t stream);
+
 // dlogits = scale * (softmax(logits) - onehot(labels)) from the saved stats. A row whose
 // label is outside [0, c) becomes NaN (it cannot be reported without a synchronisation).
 void softmax_cross_entropy_backward(float* dlogits, const float* stats, const float* logits,
@@ -40,6 +46,9 @@ void softmax_cross_entropy_backward(float* dlogits, const float* stats, const fl
 
 // sum of max(x, 0) - x t + log(1 + exp(-|x|)) over n elements.
 double bce_with_logits_forward(const float* x, const float* t, int64_t n, cudaStream_t stream);
+// loss[0] (device) <- scale * that sum, without waiting for the GPU.
+void bce_with_logits_forward_to(float* loss, const float* x, const float* t, int64_t n, double scale,
+                                cudaStream_t stream);
 
 // dx = scale (sigmoid(x) - t), dt = -scale x; either may be null (not written).
 void bce_with_logits_backward(float* dx, float* dt, const float* x, const float* t, float scale, int64_t n,
@@ -47,6 +56,8 @@ void bce_with_logits_backward(float* dx, float* dt, const float* x, const float*
 
 // sum of (p - t)^2 over n elements.
 double mse_forward(const float* p, const float* t, int64_t n, cudaStream_t stream);
+// loss[0] (device) <- scale * that sum, without waiting for the GPU.
+void mse_forward_to(float* loss, const float* p, const float* t, int64_t n, double scale, cudaStream_t stream);
 
 // dp = 2 scale (p - t), dt = -dp; either may be null.
 void mse_backward(float* dp, float* dt, const float* p, const float* t, float scale, int64_t n,

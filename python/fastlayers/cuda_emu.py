@@ -92,7 +92,7 @@ class EmuArray:
     @classmethod
     def asarray(cls, a) -> "EmuArray":
         """A device copy of a numpy array (or anything ``np.asarray`` accepts)."""
-        host = np.ascontiguousarray(a)
+        host = np.asarray(a, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
         out = cls(host.shape, host.dtype)
         if host.nbytes:
             _cuda_emu.memcpy_htod(out.ptr, host)
@@ -160,6 +160,15 @@ class EmuArray:
         if host.nbytes:
             _cuda_emu.memcpy_dtoh(host, self.ptr)
         return host
+
+    def item(self):
+        """The one element as a Python scalar (as ``cupy.ndarray.item``)."""
+        if self.size != 1:
+            raise ValueError(f"item: expected an array of one element, got shape {self.shape}")
+        return self.get().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
 
     def set(self, a) -> None:
         """Copy a numpy array of the same shape into this array."""

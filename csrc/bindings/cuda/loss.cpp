@@ -1,6 +1,7 @@
 // CUDA bindings of the loss family: the same names, arguments and meaning as the _cpu
 // bindings (bindings/loss.cpp), arrays as device arrays, plus a final `stream`. The loss
-// forwards return the sum as a Python float, as on the CPU (which synchronises `stream`).
+// forwards return the sum as a Python float, as on the CPU (which synchronises `stream`);
+// their "_to" forms write scale * the sum into a 0-d device array and do not wait.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
@@ -62,6 +63,23 @@ double cross_entropy_forward_binding(py::object stats, py::object logits, py::ob
                                                          s, as_stream(stream));
 }
 
+// The forwards' "_to" forms: loss, a 0-d float32 device array, <- scale * the sum; they
+// return without waiting for the GPU.
+float* loss_output(const py::object& loss) { return device_output(loss, "loss", 0).f32(); }
+
+void cross_entropy_forward_to_binding(py::object loss, py::object stats, py::object logits, py::object labels,
+                                      double scale, uintptr_t stream) {
+  float* out = loss_output(loss);
+  const DeviceView lv = device_view(logits, "logits", 2);
+  const DeviceView yv = device_view(labels, "labels", 1, "<i8");
+  const CrossEntropyShape s = cross_entropy_shape(lv, yv);
+  const DeviceView sv = device_output(stats, "stats", 2);
+  require_shape(sv, {s.n, 2}, "stats");
+  py::gil_scoped_release release;
+  fastlayers::cuda::softmax_cross_entropy_forward_to(out, sv.f32(), lv.f32(), static_cast<const int64_t*>(yv.data),
+                                                     scale, s, as_stream(stream));
+}
+
 void cross_entropy_backward_binding(py::object dlogits, py::object stats, py::object logits, py::object labels,
                                     float scale, uintptr_t stream) {
   const DeviceView lv = device_view(logits, "logits", 2);
@@ -101,6 +119,13 @@ double bce_forward_binding(py::object x, py::object t, uintptr_t stream) {
   return fastlayers::cuda::bce_with_logits_forward(p.a.f32(), p.b.f32(), p.a.size(), as_stream(stream));
 }
 
+void bce_forward_to_binding(py::object loss, py::object x, py::object t, double scale, uintptr_t stream) {
+  float* out = loss_output(loss);
+  const Pair p = pair(x, t, "logits", "targets");
+  py::gil_scoped_release release;
+  fastlayers::cuda::bce_with_logits_forward_to(out, p.a.f32(), p.b.f32(), p.a.size(), scale, as_stream(stream));
+}
+
 void bce_backward_binding(py::object dx, py::object dt, py::object x, py::object t, float scale,
                           uintptr_t stream) {
   const Pair p = pair(x, t, "logits", "targets");
@@ -114,6 +139,13 @@ double mse_forward_binding(py::object pred, py::object target, uintptr_t stream)
   const Pair p = pair(pred, target, "pred", "target");
   py::gil_scoped_release release;
   return fastlayers::cuda::mse_forward(p.a.f32(), p.b.f32(), p.a.size(), as_stream(stream));
+}
+
+void mse_forward_to_binding(py::object loss, py::object pred, py::object target, double scale, uintptr_t stream) {
+  float* out = loss_output(loss);
+  const Pair p = pair(pred, target, "pred", "target");
+  py::gil_scoped_release release;
+  fastlayers::cuda::mse_forward_to(out, p.a.f32(), p.b.f32(), p.a.size(), scale, as_stream(stream));
 }
 
 void mse_backward_binding(py::object dp, py::object dt, py::object pred, py::object target, float scale,
@@ -137,16 +169,25 @@ FL_REGISTER_CUDA_BINDINGS(loss, [](py::module_& m) {
         py::arg("labels"), py::arg("stream") = 0,
         "Sum over rows of -log_softmax(logits)[i, labels[i]] (synchronises the stream); "
         "stats (n, 2) <- {row max, log-sum-exp - max}.");
+  m.def("softmax_cross_entropy_forward_to", &cross_entropy_forward_to_binding, py::arg("loss"), py::arg("stats"),
+        py::arg("logits"), py::arg("labels"), py::arg("scale"), py::arg("stream") = 0,
+        "loss (0-d) <- scale * the sum above, without waiting for the GPU; the labels are not checked "
+        "(one outside [0, C) makes the loss NaN).");
   m.def("softmax_cross_entropy_backward", &cross_entropy_backward_binding, py::arg("dlogits"), py::arg("stats"),
         py::arg("logits"), py::arg("labels"), py::arg("scale"), py::arg("stream") = 0,
         "dlogits <- scale * (softmax(logits) - onehot(labels)).");
   m.def("bce_with_logits_forward", &bce_forward_binding, py::arg("logits"), py::arg("targets"),
         py::arg("stream") = 0, "Sum of max(x, 0) - x t + log(1 + exp(-|x|)) (synchronises the stream).");
+  m.def("bce_with_logits_forward_to", &bce_forward_to_binding, py::arg("loss"), py::arg("logits"),
+        py::arg("targets"), py::arg("scale"), py::arg("stream") = 0,
+        "loss (0-d) <- scale * the sum above, without waiting for the GPU.");
   m.def("bce_with_logits_backward", &bce_backward_binding, py::arg("dlogits").none(true),
         py::arg("dtargets").none(true), py::arg("logits"), py::arg("targets"), py::arg("scale"),
         py::arg("stream") = 0, "dlogits <- scale (sigmoid(x) - t), dtargets <- -scale x (either may be None).");
   m.def("mse_forward", &mse_forward_binding, py::arg("pred"), py::arg("target"), py::arg("stream") = 0,
         "Sum of (pred - target)^2 (synchronises the stream).");
+  m.def("mse_forward_to", &mse_forward_to_binding, py::arg("loss"), py::arg("pred"), py::arg("target"),
+        py::arg("scale"), py::arg("stream") = 0, "loss (0-d) <- scale * the sum above, without waiting for the GPU.");
   m.def("mse_backward", &mse_backward_binding, py::arg("dpred").none(true), py::arg("dtarget").none(true),
         py::arg("pred"), py::arg("target"), py::arg("scale"), py::arg("stream") = 0,
         "dpred <- 2 scale (p - t), dtarget <- -dpred (either may be None).");

@@ -11,7 +11,10 @@ which is the specification. Backward runs on the backend its forward ran on.
 - softmax_cross_entropy(logits (N, C), labels (N,), reduction="mean"),
   binary_cross_entropy_with_logits(logits, targets, reduction="mean") and
   mse_loss(pred, target, reduction="mean") return the loss as a Python ``float``
-  (computed in double from float32 terms). Their backward takes a scalar ``dout``
+  (computed in double from float32 terms) on NumPy arrays. On GPU arrays the loss is a
+  0-d float32 device array (as CuPy's reductions return): the forward does not wait for
+  the GPU, ``float(loss)`` does. Cross-entropy labels given on the host are checked there;
+  labels already on the GPU are checked by the kernel, which has to wait for it. Their backward takes a scalar ``dout``
   (default 1.0): ``loss_backward(cache)``, ``loss_backward(dout, cache)`` and
   ``loss_backward(cache=cache)`` are all accepted.
 - Labels: a numpy array of any integer dtype, converted to int64; float or bool labels
@@ -103,6 +106,16 @@ def _device_labels(labels, n: int, c: int, dev):
     return labels  # values outside [0, C) make the forward raise ValueError
 
 
+def _loss_value(dev, kernel: str, scale: float, *args):
+    """scale * the kernel's sum: a float on the CPU; on a GPU a 0-d float32 device array,
+    written by the kernel's "_to" form without waiting for the GPU."""
+    if dev.is_cpu:
+        return dev.run(kernel, *args) * scale
+    loss = dev.empty(())
+    dev.run(kernel + "_to", loss, *args, scale)
+    return loss
+
+
 def _check_pair(a, b, a_name: str, b_name: str) -> tuple[np.ndarray, np.ndarray]:
     """Two float32 arrays of one shape with at least one element."""
     a = check_array(a, a_name, device=True)
@@ -192,7 +205,7 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean", *, backend=N
 
     logits: float32 (N, C), N, C >= 1; labels: (N,) any integer dtype, values in [0, C).
     loss = mean_i (logsumexp(logits_i) - logits_i[labels_i]) as a Python float
-    (``reduction="sum"``: the sum). One fused pass per row computes the row max and
+    (``reduction="sum"``: the sum; on a GPU a 0-d device array, see the module docstring). One fused pass per row computes the row max and
     log-sum-exp; backward recomputes the softmax from them (no (N, C) array is cached).
     """
     logits = check_array(logits, "logits", ndim=2, device=True)
@@ -200,6 +213,7 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean", *, backend=N
     if n == 0 or c == 0:
         raise ValueError(f"logits: expected at least one row and one class, got shape {logits.shape}")
     dev, backend = placement(backend, logits=logits)
+    host_labels = not is_device_array(labels)
     labels = _labels_as_int64(labels, n, c) if dev.is_cpu else _device_labels(labels, n, c, dev)
     scale = _reduction_scale(reduction, n)
     op = "softmax_cross_entropy"
@@ -208,8 +222,16 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean", *, backend=N
         return loss, (op, "reference", ref_cache)
     logits = dev.contiguous(logits)
     stats = dev.empty((n, 2))  # per row: max, log sum exp(x - max)
+    cache = (op, "cpu", stats, logits, labels, scale)
+    if dev.is_cpu:
+        return dev.run("softmax_cross_entropy_forward", stats, logits, labels) * scale, cache
+    if host_labels:  # checked on the host already: nothing to wait for
+        loss = dev.empty(())
+        dev.run("softmax_cross_entropy_forward_to", loss, stats, logits, labels, scale)
+        return loss, cache
+    # Device labels are checked by the kernel, which waits for the GPU to report.
     total = dev.run("softmax_cross_entropy_forward", stats, logits, labels)
-    return total * scale, (op, "cpu", stats, logits, labels, scale)
+    return dev.xp.asarray(np.float32(total * scale)), cache
 
 
 def softmax_cross_entropy_backward(dout=1.0, cache=None):
@@ -225,7 +247,7 @@ def softmax_cross_entropy_backward(dout=1.0, cache=None):
 
 
 def softmax_cross_entropy(logits, labels, reduction="mean", *, backend=None):
-    """The loss only (a Python float); see softmax_cross_entropy_forward."""
+    """The loss only (a Python float; on a GPU a 0-d device array); see softmax_cross_entropy_forward."""
     return softmax_cross_entropy_forward(logits, labels, reduction, backend=backend)[0]
 
 
@@ -248,8 +270,7 @@ def binary_cross_entropy_with_logits_forward(logits, targets, reduction="mean", 
         loss, ref_cache = _ref.binary_cross_entropy_with_logits_forward(x, t, reduction)
         return loss, (op, "reference", ref_cache)
     x, t = dev.contiguous(x), dev.contiguous(t)
-    total = dev.run("bce_with_logits_forward", x, t)
-    return total * scale, (op, "cpu", x, t, scale)
+    return _loss_value(dev, "bce_with_logits_forward", scale, x, t), (op, "cpu", x, t, scale)
 
 
 def binary_cross_entropy_with_logits_backward(dout=1.0, cache=None, *, need_dtargets=True):
@@ -270,7 +291,7 @@ def binary_cross_entropy_with_logits_backward(dout=1.0, cache=None, *, need_dtar
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, backend=None):
-    """The loss only (a Python float); see binary_cross_entropy_with_logits_forward."""
+    """The loss only (a Python float; on a GPU a 0-d device array); see binary_cross_entropy_with_logits_forward."""
     return binary_cross_entropy_with_logits_forward(logits, targets, reduction, backend=backend)[0]
 
 
@@ -280,7 +301,8 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, backe
 
 
 def mse_loss_forward(pred, target, reduction="mean", *, backend=None):
-    """(loss, cache): mean((pred - target)^2) over all elements, as a Python float.
+    """(loss, cache): mean((pred - target)^2) over all elements, as a Python float (on a
+    GPU a 0-d device array).
 
     pred, target: float32 of one shape (any rank, >= 1 element).
     """
@@ -291,8 +313,7 @@ def mse_loss_forward(pred, target, reduction="mean", *, backend=None):
         loss, ref_cache = _ref.mse_loss_forward(p, t, reduction)
         return loss, ("mse_loss", "reference", ref_cache)
     p, t = dev.contiguous(p), dev.contiguous(t)
-    total = dev.run("mse_forward", p, t)
-    return total * scale, ("mse_loss", "cpu", p, t, scale)
+    return _loss_value(dev, "mse_forward", scale, p, t), ("mse_loss", "cpu", p, t, scale)
 
 
 def mse_loss_backward(dout=1.0, cache=None, *, need_dtarget=True):
@@ -310,5 +331,5 @@ def mse_loss_backward(dout=1.0, cache=None, *, need_dtarget=True):
 
 
 def mse_loss(pred, target, reduction="mean", *, backend=None):
-    """The loss only (a Python float); see mse_loss_forward."""
+    """The loss only (a Python float; on a GPU a 0-d device array); see mse_loss_forward."""
     return mse_loss_forward(pred, target, reduction, backend=backend)[0]
