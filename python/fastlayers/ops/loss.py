@@ -223,12 +223,8 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean", *, backend=N
     logits = dev.contiguous(logits)
     stats = dev.empty((n, 2))  # per row: max, log sum exp(x - max)
     cache = (op, "cpu", stats, logits, labels, scale)
-    if dev.is_cpu:
-        return dev.run("softmax_cross_entropy_forward", stats, logits, labels) * scale, cache
-    if host_labels:  # checked on the host already: nothing to wait for
-        loss = dev.empty(())
-        dev.run("softmax_cross_entropy_forward_to", loss, stats, logits, labels, scale)
-        return loss, cache
+    if dev.is_cpu or host_labels:  # host labels were checked on the host: nothing to wait for
+        return _loss_value(dev, "softmax_cross_entropy_forward", scale, stats, logits, labels), cache
     # Device labels are checked by the kernel, which waits for the GPU to report.
     total = dev.run("softmax_cross_entropy_forward", stats, logits, labels)
     return dev.xp.asarray(np.float32(total * scale)), cache
