@@ -252,6 +252,29 @@ def test_dependence_on_block_order_is_exposed(rng):
     assert exposed == ["descending", "random"], exposed
 
 
+def test_two_blocks_writing_one_element_are_caught(engine):
+    # Both blocks of the launch add to out[t] with a plain read-modify-write: run one after
+    # the other the sums come out right, but on a GPU the blocks race. The one-writer check
+    # names both blocks; the atomicAdd variant passes.
+    # (on by default; the ThreadSanitizer run of CI turns it off with the environment)
+    assert cuda_emu._cuda_emu.check_writers() == (os.environ.get("FASTLAYERS_EMU_CHECK_WRITERS", "1") != "0")
+    previous = cuda_emu._cuda_emu.check_writers()
+    out = cuda_emu.zeros(32)
+    with cuda_emu.check_writers(True):
+        with pytest.raises(RuntimeError, match=r"two_writers.*blocks \(0,0,0\) and \(1,0,0\) both wrote byte "
+                                               r"\d \(float element 0\).*without atomics"):
+            emu.selftest_two_writers(out, False)
+        out = cuda_emu.zeros(32)
+        emu.selftest_two_writers(out, True)
+        np.testing.assert_array_equal(out.get(), np.full(32, 3.0))
+    # with the check off the race goes unseen: the check is what catches it
+    out = cuda_emu.zeros(32)
+    with cuda_emu.check_writers(False):
+        emu.selftest_two_writers(out, False)
+    np.testing.assert_array_equal(out.get(), np.full(32, 3.0))
+    assert cuda_emu._cuda_emu.check_writers() == previous
+
+
 def test_missing_bounds_check_is_caught():
     """A write past the end of an allocation: the emulator's redzone check names the
     allocation and kernel; in the AddressSanitizer build the write hits the poisoned

@@ -33,6 +33,7 @@ __all__ = [
     "EmuArray",
     "asarray",
     "ascontiguousarray",
+    "check_writers",
     "empty",
     "engine",
     "live_allocations",
@@ -222,6 +223,17 @@ def schedule(name: str, seed: int = 0) -> Iterator[None]:
         yield
     finally:
         _cuda_emu.set_schedule(*previous)
+
+
+@contextlib.contextmanager
+def check_writers(on: bool) -> Iterator[None]:
+    """Run the ``with`` body with the one-writer check on or off (it is on by default: a
+    byte written by two blocks of one launch, not by atomics, fails the launch)."""
+    previous = _cuda_emu.set_check_writers(bool(on))
+    try:
+        yield
+    finally:
+        _cuda_emu.set_check_writers(previous)
 
 
 def set_engine(name: str) -> None:

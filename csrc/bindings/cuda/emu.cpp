@@ -91,6 +91,9 @@ void bind(py::module_& m) {
   m.def("live_allocations", [] { return ::fl_emu::live_allocations(); }, "[(pointer, bytes)] of live allocations.");
   m.def("memory_limit", [] { return ::fl_emu::memory_limit(); });
   m.def("context_switches", [] { return ::fl_emu::context_switches(); });
+  m.def("set_check_writers", [](bool on) { return ::fl_emu::set_check_writers(on); }, py::arg("on"),
+        "Turn the one-writer check on or off (see cuda_emu.h); returns the previous setting.");
+  m.def("check_writers", [] { return ::fl_emu::check_writers(); });
 
   // Self-test kernels. Arrays are device arrays (EmuArray), as in the op bindings.
   namespace st = ::fl_emu::selftest;
@@ -140,6 +143,15 @@ void bind(py::module_& m) {
         st::prefix_sums(o.f32(), i.f32(), static_cast<int>(o.size()), chained, nullptr);
       },
       py::arg("out"), py::arg("in"), py::arg("chained") = false);
+  m.def(
+      "selftest_two_writers",
+      [](const py::object& out, bool atomic) {
+        const DeviceView o = device_output(out, "out", 1);
+        FL_CHECK(o.size() == 32, "out: expected 32 elements");
+        py::gil_scoped_release nogil;
+        st::two_writers(o.f32(), atomic, nullptr);
+      },
+      py::arg("out"), py::arg("atomic") = true);
   m.def(
       "selftest_barrier_in_if",
       [](const py::object& out, bool divergent) {

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -235,6 +236,9 @@ struct SettingsInit {
       std::fprintf(stderr, "fastlayers emulator: FASTLAYERS_EMU_ENGINE='%s' is not 'fibers' or 'threads'; using fibers\n",
                    g_engine.c_str());
       g_engine = "fibers";
+    }
+    if (const char* e = std::getenv("FASTLAYERS_EMU_CHECK_WRITERS"); e && *e) {
+      g_check_writers = std::string(e) != "0";
     }
     if (const char* e = std::getenv("FASTLAYERS_EMU_SCHEDULE"); e && *e) {
       try {
@@ -591,6 +595,70 @@ std::vector<int> scan_order(const ScheduleSetting& s, int n, uint64_t block_line
   return order;
 }
 
+// ---------------------------------------------------------------------------------------
+// The one-writer check: which block changed each byte of the allocations a launch
+// received as pointer arguments.
+// ---------------------------------------------------------------------------------------
+std::mutex g_atomic_mutex;
+std::unordered_set<uintptr_t> g_atomic_bytes;  // bytes changed by atomics in this launch
+
+constexpr uint32_t kNoWriter = 0xFFFFFFFFu;
+
+struct WriterCheck {
+  struct Watched {
+    char* user;
+    size_t bytes;
+    std::vector<char> snap;
+    std::vector<uint32_t> writer;  // linear index of the block that changed the byte
+  };
+  std::vector<Watched> watched;
+
+  explicit WriterCheck(const LaunchSpec& spec) {
+    std::lock_guard<std::mutex> lk(g_mem_mutex);
+    for (const PointerArg& p : spec.pointers) {
+      const Allocation* a = p.ptr ? find_allocation(p.ptr, 0) : nullptr;
+      if (a == nullptr || a->bytes == 0) continue;
+      char* user = a->raw + kRedzone;
+      bool seen = false;
+      for (const Watched& w : watched) seen = seen || w.user == user;
+      if (seen) continue;
+      watched.push_back(Watched{user, a->bytes, std::vector<char>(user, user + a->bytes),
+                                std::vector<uint32_t>(a->bytes, kNoWriter)});
+    }
+    std::lock_guard<std::mutex> alk(g_atomic_mutex);
+    g_atomic_bytes.clear();
+  }
+
+  // After block `linear` ran: records the bytes it changed; "" or the first conflict.
+  std::string after_block(uint64_t linear, const dim3& g) {
+    const auto me = static_cast<uint32_t>(std::min<uint64_t>(linear, kNoWriter - 1));
+    for (Watched& w : watched) {
+      if (std::memcmp(w.user, w.snap.data(), w.bytes) == 0) continue;
+      std::lock_guard<std::mutex> alk(g_atomic_mutex);
+      for (size_t o = 0; o < w.bytes; ++o) {
+        if (w.user[o] == w.snap[o]) continue;
+        w.snap[o] = w.user[o];
+        if (g_atomic_bytes.count(reinterpret_cast<uintptr_t>(w.user + o))) continue;
+        const uint32_t first = w.writer[o];
+        if (first == kNoWriter || first == me) {
+          w.writer[o] = me;
+          continue;
+        }
+        return cat("blocks ", block_str(first, g), " and ", block_str(me, g), " both wrote byte ", o,
+                   " (float element ", o / 4, ") of the allocation of ", w.bytes, " bytes at 0x", std::hex,
+                   reinterpret_cast<uintptr_t>(w.user), std::dec,
+                   " without atomics; blocks run concurrently on a GPU, so this is a race: give each output "
+                   "element one writing block, or use atomics");
+      }
+    }
+    return "";
+  }
+
+  static std::string block_str(uint64_t linear, const dim3& g) {
+    return cat("(", linear % g.x, ",", linear / g.x % g.y, ",", linear / (uint64_t(g.x) * g.y), ")");
+  }
+};
+
 // Order in which a launch runs its blocks (linear indices x + gx * (y + gy * z)):
 // ascending, except under the descending and random schedules. The random order is an
 // affine permutation i -> (a*i + c) mod n with a coprime to n, so no table is needed.
@@ -841,6 +909,14 @@ size_t memory_limit() {
 
 uint64_t context_switches() { return g_switches.load(); }
 
+bool set_check_writers(bool on) { return g_check_writers.exchange(on); }
+bool check_writers() { return g_check_writers.load(); }
+
+void note_atomic(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lk(g_atomic_mutex);
+  for (size_t i = 0; i < bytes; ++i) g_atomic_bytes.insert(reinterpret_cast<uintptr_t>(p) + i);
+}
+
 void set_max_dynamic_shared(const void* kernel, int bytes) {
   std::lock_guard<std::mutex> lk(g_settings_mutex);
   g_max_dynamic_shared[kernel] = bytes;
@@ -963,6 +1039,8 @@ void launch_impl(const LaunchSpec& spec) {
   std::string error;
   // Blocks run in the schedule's order too: a kernel whose result depends on the order in
   // which blocks run (one block reading what another writes) differs between schedules.
+  std::unique_ptr<WriterCheck> writers;
+  if (g_check_writers.load()) writers = std::make_unique<WriterCheck>(spec);
   const BlockOrder blocks(sched, uint64_t(g.x) * g.y * g.z);
   for (uint64_t i = 0; i < blocks.n && error.empty(); ++i) {
     const uint64_t linear = blocks[i];
@@ -994,7 +1072,12 @@ void launch_impl(const LaunchSpec& spec) {
     } else {
       run_block_fibers(b, sched, linear);
     }
-    if (b.failed) error = b.error;
+    if (b.failed) {
+      error = b.error;
+    } else if (writers) {
+      const std::string conflict = writers->after_block(linear, g);
+      if (!conflict.empty()) error = cat("kernel ", spec.kernel_name, ": ", conflict);
+    }
   }
   if (spec.shmem) unpoison(dyn_base, spec.shmem + kRedzone);
   t_launch = saved_launch;

@@ -17,6 +17,8 @@
 //  - cudaMalloc'd memory is filled with 0xFF bytes (float NaN) and surrounded by redzones
 //    whose canaries are checked after every launch; launch configurations and pointer
 //    arguments are validated before a kernel runs.
+//  - Every byte a launch writes through its pointer arguments has one writing block, or
+//    is written by atomics only (set_check_writers).
 //
 // What device code may use: threadIdx blockIdx blockDim gridDim warpSize, __syncthreads,
 // __syncwarp, __shfl_sync/_up/_down/_xor (any 4- or 8-byte type, with width),
@@ -200,6 +202,21 @@ size_t memory_limit();
 // Number of fiber context switches so far (for tests of the emulator itself).
 uint64_t context_switches();
 
+// The one-writer check (on by default; FASTLAYERS_EMU_CHECK_WRITERS=0 turns it off): after
+// each block, the allocations a kernel received as pointer arguments are compared with a
+// snapshot, and a byte changed by two different blocks of one launch fails the launch,
+// naming both blocks, unless every change to it was made by an atomic. On a GPU blocks run
+// concurrently, so such a pair is a race. Returns the previous setting.
+bool set_check_writers(bool on);
+bool check_writers();
+inline std::atomic<bool> g_check_writers{true};
+// Atomics report their address while the check is on.
+void note_atomic(const void* p, size_t bytes);
+template <typename T>
+inline void note_atomic(T* p) {
+  if (g_check_writers.load(std::memory_order_relaxed)) note_atomic(static_cast<const void*>(p), sizeof(T));
+}
+
 // --- device-side entry points (called by the macros below) ------------------------------
 void syncthreads(Site site);
 enum class WarpOp : int { kSync, kShfl, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll };
@@ -361,6 +378,7 @@ constexpr int warpSize = 32;
 // ---------------------------------------------------------------------------------------
 template <typename T>
 inline T fl_emu_atomic_add(T* p, T v) {
+  ::fl_emu::note_atomic(p);
   return std::atomic_ref<T>(*p).fetch_add(v);
 }
 inline float atomicAdd(float* p, float v) { return fl_emu_atomic_add(p, v); }
@@ -368,11 +386,17 @@ inline double atomicAdd(double* p, double v) { return fl_emu_atomic_add(p, v); }
 inline int atomicAdd(int* p, int v) { return fl_emu_atomic_add(p, v); }
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return fl_emu_atomic_add(p, v); }
 inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return fl_emu_atomic_add(p, v); }
-inline int atomicSub(int* p, int v) { return std::atomic_ref<int>(*p).fetch_sub(v); }
-inline unsigned atomicSub(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_sub(v); }
+template <typename T>
+inline T fl_emu_atomic_sub(T* p, T v) {
+  ::fl_emu::note_atomic(p);
+  return std::atomic_ref<T>(*p).fetch_sub(v);
+}
+inline int atomicSub(int* p, int v) { return fl_emu_atomic_sub(p, v); }
+inline unsigned atomicSub(unsigned* p, unsigned v) { return fl_emu_atomic_sub(p, v); }
 
 template <typename T, typename Op>
 inline T fl_emu_atomic_update(T* p, Op op) {
+  ::fl_emu::note_atomic(p);
   std::atomic_ref<T> a(*p);
   T old = a.load();
   while (!a.compare_exchange_weak(old, op(old))) {
@@ -390,6 +414,7 @@ inline unsigned atomicMin(unsigned* p, unsigned v) {
 
 template <typename T>
 inline T fl_emu_atomic_cas(T* p, T compare, T value) {
+  ::fl_emu::note_atomic(p);
   std::atomic_ref<T>(*p).compare_exchange_strong(compare, value);
   return compare;  // the old value either way
 }
@@ -398,9 +423,14 @@ inline unsigned atomicCAS(unsigned* p, unsigned c, unsigned v) { return fl_emu_a
 inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long c, unsigned long long v) {
   return fl_emu_atomic_cas(p, c, v);
 }
-inline int atomicExch(int* p, int v) { return std::atomic_ref<int>(*p).exchange(v); }
-inline unsigned atomicExch(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).exchange(v); }
-inline float atomicExch(float* p, float v) { return std::atomic_ref<float>(*p).exchange(v); }
+template <typename T>
+inline T fl_emu_atomic_exch(T* p, T v) {
+  ::fl_emu::note_atomic(p);
+  return std::atomic_ref<T>(*p).exchange(v);
+}
+inline int atomicExch(int* p, int v) { return fl_emu_atomic_exch(p, v); }
+inline unsigned atomicExch(unsigned* p, unsigned v) { return fl_emu_atomic_exch(p, v); }
+inline float atomicExch(float* p, float v) { return fl_emu_atomic_exch(p, v); }
 
 // ---------------------------------------------------------------------------------------
 // Math and bit intrinsics.

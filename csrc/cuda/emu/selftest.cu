@@ -134,6 +134,20 @@ void prefix_sums(float* out, const float* in, int n, bool chained, cudaStream_t 
   check_launch("prefix_sums", "n=" + std::to_string(n));
 }
 
+__global__ void two_writers_kernel(float* out, bool atomic) {
+  const float v = static_cast<float>(blockIdx.x + 1);
+  if (atomic) {
+    atomicAdd(out + threadIdx.x, v);
+  } else {
+    out[threadIdx.x] += v;
+  }
+}
+
+void two_writers(float* out, bool atomic, cudaStream_t stream) {
+  FL_LAUNCH(two_writers_kernel, 2, 32, 0, stream, out, atomic);
+  check_launch("two_writers", "grid=2, block=32");
+}
+
 // out (6, blockDim.x): shfl_xor(t, 1), shfl_up(t, 3), any(t == 5), all(t < 64),
 // popc(ballot(t odd)), shfl(t, lane 7, width 8); counter accumulates the thread count by
 // atomicAdd.

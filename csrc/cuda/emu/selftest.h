@@ -46,6 +46,10 @@ void block_sums(float* out, const float* in, int grid, int block, bool all_slots
 // result depends on the order in which blocks run.
 void prefix_sums(float* out, const float* in, int n, bool chained, cudaStream_t stream);
 
+// Two blocks of 32 threads each add blockIdx.x + 1 to out[threadIdx.x] (32 elements): with
+// atomicAdd (correct), or by a plain read-modify-write (bug: two blocks write one element).
+void two_writers(float* out, bool atomic, cudaStream_t stream);
+
 // Shuffle, vote and atomics sampler: out (6, block) (see selftest.cu).
 void warp_ops(float* out, int* counter, int block, cudaStream_t stream);
 
