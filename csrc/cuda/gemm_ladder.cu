@@ -15,6 +15,9 @@
 //                     shared memory: the kernel of gemm.cu (promoted; called from here)
 //   6 warp tiling     128x128 tile, 4 warps each owning a 64x64 warp tile computed as
 //                     several 8x4 thread sub-tiles (registers reused across a warp tile)
+//   7 double buffered rung 5's tiles with two shared buffers: the global loads of the next
+//                     slice are issued into registers before the current slice's FMAs and
+//                     stored to the other buffer after them, one barrier per slice
 #include <cstdint>
 #include <string>
 
@@ -198,9 +201,90 @@ __global__ void rung_warptile(const float* a, const float* b, float* c, int64_t 
   }
 }
 
+// ---- rung 7: double buffering ----------------------------------------------------------
+// BM = BN = 128, BK = 8, TM = TN = 8, 256 threads: each thread moves one float4 of the A
+// slice (4 consecutive k of one row, stored k-major) and one of the B slice (4 consecutive
+// n of one k) per step. While slice s is multiplied out of buffer s % 2, slice s + 1 is
+// already on its way from global memory into registers, and lands in the other buffer,
+// which nobody reads during slice s: one __syncthreads per slice instead of two.
+__global__ void __launch_bounds__(256)
+    rung_dbuf(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool vec) {
+  constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+  alignas(16) FL_SHARED(float, As, [2][BK][BM]);
+  alignas(16) FL_SHARED(float, Bs, [2][BK][BN]);
+  const int t = threadIdx.x;
+  const int ty = t / (BN / TN), tx = t % (BN / TN);
+  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * BM, j0 = static_cast<int64_t>(blockIdx.x) * BN;
+  const int ar = t / (BK / 4), ak = (t % (BK / 4)) * 4;  // this thread's A group: row ar, k ak..ak+3
+  const int bk = t / (BN / 4), bn = (t % (BN / 4)) * 4;  // its B group: k bk, columns bn..bn+3
+  float pa[4], pb[4];                                     // the next slice, in flight
+  auto fetch = [&](int64_t k0) {
+    const int64_t i = i0 + ar, ka = k0 + ak;
+    if (vec && i < m && ka + 3 < k) {
+      const float4 v = *reinterpret_cast<const float4*>(a + i * k + ka);
+      pa[0] = v.x, pa[1] = v.y, pa[2] = v.z, pa[3] = v.w;
+    } else {
+      for (int x = 0; x < 4; ++x) pa[x] = (i < m && ka + x < k) ? a[i * k + ka + x] : 0.0f;
+    }
+    const int64_t kb = k0 + bk, j = j0 + bn;
+    if (vec && kb < k && j + 3 < n) {
+      const float4 v = *reinterpret_cast<const float4*>(b + kb * n + j);
+      pb[0] = v.x, pb[1] = v.y, pb[2] = v.z, pb[3] = v.w;
+    } else {
+      for (int x = 0; x < 4; ++x) pb[x] = (kb < k && j + x < n) ? b[kb * n + j + x] : 0.0f;
+    }
+  };
+  auto stash = [&](int buf) {
+    for (int x = 0; x < 4; ++x) As[buf][ak + x][ar] = pa[x];
+    for (int x = 0; x < 4; ++x) Bs[buf][bk][bn + x] = pb[x];
+  };
+
+  float acc[TM][TN] = {};
+  if (k > 0) {
+    fetch(0);
+    stash(0);
+  }
+  __syncthreads();
+  int buf = 0;
+  for (int64_t k0 = 0; k0 < k; k0 += BK) {
+    const bool more = k0 + BK < k;
+    if (more) fetch(k0 + BK);
+    for (int p = 0; p < BK; ++p) {
+      float ra[TM], rb[TN];
+      for (int r = 0; r < TM; r += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&As[buf][p][ty * TM + r]);
+        ra[r] = v.x, ra[r + 1] = v.y, ra[r + 2] = v.z, ra[r + 3] = v.w;
+      }
+      for (int s = 0; s < TN; s += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[buf][p][tx * TN + s]);
+        rb[s] = v.x, rb[s + 1] = v.y, rb[s + 2] = v.z, rb[s + 3] = v.w;
+      }
+      for (int r = 0; r < TM; ++r)
+        for (int s = 0; s < TN; ++s) acc[r][s] = fmaf(ra[r], rb[s], acc[r][s]);
+    }
+    if (more) stash(buf ^ 1);
+    __syncthreads();
+    buf ^= 1;
+  }
+  const bool vec_c = n % 4 == 0 && (reinterpret_cast<uintptr_t>(c) & 15u) == 0;
+  for (int r = 0; r < TM; ++r) {
+    const int64_t i = i0 + ty * TM + r;
+    if (i >= m) continue;
+    for (int s = 0; s < TN; s += 4) {
+      const int64_t j = j0 + tx * TN + s;
+      if (vec_c && j + 3 < n) {
+        *reinterpret_cast<float4*>(c + i * n + j) = make_float4(acc[r][s], acc[r][s + 1], acc[r][s + 2], acc[r][s + 3]);
+      } else {
+        for (int x = 0; x < 4; ++x)
+          if (j + x < n) c[i * n + j + x] = acc[r][s + x];
+      }
+    }
+  }
+}
+
 const char* const kRungNames[] = {
     "naive", "coalesced", "shared memory", "1-D register tiling", "2-D register tiling",
-    "vectorised (promoted: fastlayers gemm)", "warp tiling",
+    "vectorised (promoted: fastlayers gemm)", "warp tiling", "double buffered",
 };
 constexpr int kRungs = sizeof(kRungNames) / sizeof(kRungNames[0]);
 
@@ -242,8 +326,12 @@ void gemm_rung(int rung, int64_t m, int64_t n, int64_t k, const float* a, const 
     default: {
       const bool vec = k % 4 == 0 && n % 4 == 0 && (reinterpret_cast<uintptr_t>(a) & 15u) == 0 &&
                        (reinterpret_cast<uintptr_t>(b) & 15u) == 0;
-      FL_LAUNCH(rung_warptile, dim3(blocks(n, W_BN), blocks(m, W_BM)), dim3(W_NT), 0, stream, a, b, c, m, n,
-                k, vec);
+      if (rung == 6) {
+        FL_LAUNCH(rung_warptile, dim3(blocks(n, W_BN), blocks(m, W_BM)), dim3(W_NT), 0, stream, a, b, c, m, n,
+                  k, vec);
+      } else {
+        FL_LAUNCH(rung_dbuf, dim3(blocks(n, 128), blocks(m, 128)), dim3(256), 0, stream, a, b, c, m, n, k, vec);
+      }
       break;
     }
   }
