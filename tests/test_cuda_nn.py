@@ -79,6 +79,49 @@ def test_fit_and_predict_on_the_device_match_the_cpu():
     np.testing.assert_allclose(preds["cuda-emu"], preds["cpu"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("every", [1, 3, 16])
+def test_losses_read_back_in_groups_on_the_device(monkeypatch, every):
+    # On a GPU the trainer reads each batch's loss and outputs back every GPU_READBACK_EVERY
+    # batches (40 examples / 4 per batch = 10 batches: groups of 3 leave a partial group
+    # for the end of the epoch). The history matches the CPU's, batch for batch.
+    monkeypatch.setattr(train, "GPU_READBACK_EVERY", every)
+    x = RNG.standard_normal((40, 12)).astype(np.float32)
+    y = RNG.integers(0, 5, 40)
+    hist = {}
+    for device in ("cpu", "cuda-emu"):
+        model = _mlp().to(device)
+        hist[device] = train.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05), (x, y),
+                                 val=(x, y), epochs=2, batch_size=4, seed=0, progress=False,
+                                 eval_batch_size=4)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(hist["cuda-emu"][key], hist["cpu"][key], rtol=1e-5)
+
+
+def test_a_diverged_loss_read_back_later_says_so(monkeypatch):
+    # The loss becomes NaN at some batch B. The CPU reads every batch back: B is reported
+    # before its update. The device, reading back once per 16 batches (one epoch here),
+    # reports the same B at the end of the group, with the updates made since.
+    monkeypatch.setattr(train, "GPU_READBACK_EVERY", 16)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((64, 12)).astype(np.float32) * 1e3
+    y = rng.integers(0, 5, 64)
+    msgs = {}
+    for device in ("cpu", "cuda-emu"):
+        model = _mlp().to(device)
+        with pytest.raises(FloatingPointError, match="training diverged") as info:
+            train.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e6), (x, y), epochs=20,
+                      batch_size=4, seed=0, progress=False)
+        msgs[device] = str(info.value)
+    assert "weights are those before this batch's update" in msgs["cpu"]
+    bad = int(msgs["cpu"].split("batch ")[1].split(" of")[0])  # 1-based
+    assert f"batch {bad} of 16" in msgs["cuda-emu"], msgs
+    if bad < 16:
+        assert f"read back from the GPU at batch 16: the weights have had {16 - bad} update(s) since" in \
+            msgs["cuda-emu"], msgs
+    else:
+        assert "weights are those before this batch's update" in msgs["cuda-emu"], msgs
+
+
 def test_to_moves_back_and_checks_its_argument():
     model = _convnet()
     before = _params(model)

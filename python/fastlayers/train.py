@@ -28,6 +28,11 @@ Progress: with ``progress=True`` a tqdm bar per epoch shows the running loss and
 throughput (examples/s), then one summary line per epoch is printed. tqdm is optional and
 imported lazily; without it only the per-epoch lines are printed.
 
+On a GPU (``model.to("cuda")``) each batch is moved to the device once, and the batches'
+losses and outputs are read back to the host once per ``GPU_READBACK_EVERY`` (16)
+batches rather than after every batch, so that no step waits for the GPU. A diverged
+loss is then reported with the batch it came from and the number of updates made since.
+
 Transfer learning (the recipe)::
 
     base = fastlayers.io.load("pretrained.npz")          # or load_into(model, path)
@@ -234,6 +239,56 @@ def _per_example(loss, value: float, out: np.ndarray) -> float:
     return value / len(out) if getattr(loss, "reduction", "mean") == "sum" else value
 
 
+#: On a GPU the batches' losses and outputs are read back (which waits for the GPU) once
+#: per this many batches, so that training does not stall at every step.
+GPU_READBACK_EVERY = 16
+
+
+def _compute_loss(loss, out, target):
+    """loss(out, target) without waiting for a GPU: ``Loss.compute`` where the loss has it
+    (a 0-d device array on a GPU), else whatever the callable returns."""
+    compute = getattr(loss, "compute", None)
+    return compute(out, target) if compute is not None else loss(out, target)
+
+
+class _Running:
+    """Running loss and accuracy over the batches of an epoch. A batch's loss and outputs
+    are kept as they are (device arrays on a GPU) and read back ``every`` batches: after
+    each batch on the CPU, in groups on a GPU."""
+
+    def __init__(self, loss, every: int = 1, stop_at_nonfinite: bool = True):
+        self.loss, self.every, self.stop = loss, every, stop_at_nonfinite
+        self.total, self.seen, self.correct = 0.0, 0, 0
+        self.pending = []  # (batch number, loss, outputs, targets)
+
+    def add(self, batch: int, value, out, target):
+        """Adds a batch; returns (batch number, loss) of the first non-finite loss met when
+        this call reads back, else None."""
+        self.pending.append((batch, value, out, target))
+        return self.flush() if len(self.pending) >= self.every else None
+
+    def flush(self):
+        """Reads back the pending batches. With stop_at_nonfinite, stops at the first
+        non-finite loss and returns (batch number, loss); else adds it in (the mean becomes
+        NaN or inf) and returns None."""
+        pending, self.pending = self.pending, []
+        for batch, value, out, target in pending:
+            value = _per_example(self.loss, float(value), out)
+            if self.stop and not math.isfinite(value):
+                return batch, value
+            self.total += value * len(out)
+            self.seen += len(out)
+            c = _num_correct(out, target, self.loss)
+            self.correct = None if (c is None or self.correct is None) else self.correct + c
+        return None
+
+    def logs(self) -> dict:
+        out = {"loss": self.total / max(self.seen, 1)}
+        if self.correct is not None:
+            out["accuracy"] = self.correct / max(self.seen, 1)
+        return out
+
+
 class _Modes:
     """Puts a model in eval() (or train()) mode and restores every module's mode after."""
 
@@ -302,23 +357,17 @@ def evaluate(model, loss, data, batch_size: int = 256) -> dict:
     is averaged per example (batches weighted by their size).
     """
     loader = _loader(data, batch_size, name="data")
-    total, seen, correct = 0.0, 0, 0
+    running = _Running(loss, 1 if model.device == "cpu" else GPU_READBACK_EVERY, stop_at_nonfinite=False)
     with _Modes(model, training=False), nn.no_grad():
-        for xb, yb in loader:
+        for b, (xb, yb) in enumerate(loader):
             xb, yb = _to_model(model, xb, yb)
             out = model(xb)
-            value = _per_example(loss, loss(out, yb), out)
-            total += value * len(out)
-            seen += len(out)
-            c = _num_correct(out, yb, loss)
-            correct = None if (c is None or correct is None) else correct + c
+            running.add(b, _compute_loss(loss, out, yb), out, yb)
+    running.flush()
     loss._ctx = None  # drop the last batch's cache: no backward follows an evaluation
-    if seen == 0:
+    if running.seen == 0:
         raise ValueError("evaluate: data has no examples")
-    result = {"loss": total / seen}
-    if correct is not None:
-        result["accuracy"] = correct / seen
-    return result
+    return running.logs()
 
 
 # ----------------------------------------------------------------------------- Trainer
@@ -356,42 +405,54 @@ class Trainer:
         if tqdm is not None:
             bar = tqdm(total=loader.num_examples, desc=f"epoch {epoch}/{epochs}", unit="ex", leave=False,
                        file=self.file or sys.stderr, dynamic_ncols=True)
-        total, seen, correct = 0.0, 0, 0
+        # On a GPU, losses are read back in groups (GPU_READBACK_EVERY): a diverged batch is
+        # then seen up to that many batches later, and the weights have had those updates.
+        on_gpu = model.device != "cpu"
+        running = _Running(loss_fn, GPU_READBACK_EVERY if on_gpu else 1)
         start = time.perf_counter()
         try:
             for b, (xb, yb) in enumerate(loader):
                 xb, yb = _to_model(model, xb, yb)  # once per batch, on a GPU
                 opt.zero_grad()
                 out = model(xb)
-                value = _per_example(loss_fn, loss_fn(out, yb), out)
-                if not math.isfinite(value):
-                    err = FloatingPointError(
-                        f"training diverged: the loss is {value} at epoch {epoch}, batch {b + 1} of {len(loader)} "
-                        f"(learning rate {opt.lr:g}); try a lower learning rate (e.g. {opt.lr / 10:g}), "
-                        f"standardised inputs, or gradient-friendlier initialisation. The model's weights are "
-                        f"those before this batch's update."
-                    )
-                    err.history = self.history
-                    raise err
+                seen_before = running.seen
+                bad = running.add(b, _compute_loss(loss_fn, out, yb), out, yb)
+                if bad is not None:  # read back before this batch's update
+                    self._diverged(bad, b - bad[0], f"batch {b + 1}", epoch, len(loader), opt.lr)
                 model.backward(loss_fn.backward())
                 opt.step()
-                total += value * len(out)
-                seen += len(out)
-                c = _num_correct(out, yb, loss_fn)
-                correct = None if (c is None or correct is None) else correct + c
-                if bar is not None:
-                    rate = seen / max(time.perf_counter() - start, 1e-9)
-                    bar.set_postfix_str(f"loss {total / seen:.4f}, {rate:,.0f} ex/s", refresh=False)
-                    bar.update(len(out))
+                if bar is not None and running.seen > seen_before:
+                    rate = running.seen / max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix_str(f"loss {running.total / running.seen:.4f}, {rate:,.0f} ex/s", refresh=False)
+                    bar.update(running.seen - seen_before)
+            bad = running.flush()
+            if bad is not None:  # read back after the last batch's update
+                self._diverged(bad, len(loader) - bad[0], "the end of the epoch", epoch, len(loader), opt.lr)
         finally:
             if bar is not None:
                 bar.close()
         elapsed = time.perf_counter() - start
-        logs = {"loss": total / max(seen, 1)}
-        if correct is not None:
-            logs["accuracy"] = correct / max(seen, 1)
-        logs["throughput"] = seen / max(elapsed, 1e-9)
+        logs = running.logs()
+        logs["throughput"] = running.seen / max(elapsed, 1e-9)
         return logs
+
+    def _diverged(self, bad, updates_since: int, read_at: str, epoch: int, batches: int, lr: float):
+        """Raises FloatingPointError for the non-finite loss ``bad = (batch, value)``
+        (batch numbered from 0), read back at ``read_at`` after ``updates_since`` more
+        optimiser steps."""
+        b, value = bad
+        if updates_since == 0:
+            weights = "The model's weights are those before this batch's update."
+        else:
+            weights = (f"The loss was read back from the GPU at {read_at}: the weights have had "
+                       f"{updates_since} update(s) since.")
+        err = FloatingPointError(
+            f"training diverged: the loss is {value} at epoch {epoch}, batch {b + 1} of {batches} "
+            f"(learning rate {lr:g}); try a lower learning rate (e.g. {lr / 10:g}), "
+            f"standardised inputs, or gradient-friendlier initialisation. {weights}"
+        )
+        err.history = self.history
+        raise err
 
     def _train_loader(self, train) -> DataLoader:
         if isinstance(train, DataLoader):

@@ -48,10 +48,17 @@ class Loss:
         return self
 
     def forward(self, pred, target) -> float:
+        return float(self.compute(pred, target))
+
+    def compute(self, pred, target):
+        """The loss as the op gives it, keeping the cache for one backward like ``forward``:
+        a float on the CPU, a 0-d device array on a GPU (written there without waiting for
+        the GPU; ``float()`` of it waits). The trainer uses this to read losses back from a
+        GPU in groups rather than once per batch."""
         F = functional(self.backend, getattr(pred, "dtype", np.float32))
         loss, cache = getattr(F, self._op + "_forward")(pred, target, self.reduction)
         self._ctx = (getattr(F, self._op + "_backward"), cache)
-        return float(loss)
+        return loss
 
     def __call__(self, pred, target) -> float:
         return self.forward(pred, target)
