@@ -102,6 +102,7 @@ def _fl(net: Net):
         from fastlayers.ops._device import device_of  # noqa: PLC0415
 
         x, y = inputs
+        y = to_numpy(y)  # labels stay on the host, as the Trainer keeps them: checked there, no wait
         name = backend or "cpu"
         model = _model(net, backend=name).to(device_of(x=x).name)  # inputs on a GPU: the model too
         model.train()
