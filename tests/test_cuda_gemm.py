@@ -60,6 +60,37 @@ def test_gemm(be, mnk, trans, tile):
     assert_close(be.get(out), ref, scale, k)
 
 
+@pytest.mark.parametrize("trans", TRANSPOSES, ids=["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize(("splits", "mnk"), [(3, (37, 45, 300)), (2, (5, 70, 33)), (7, (1, 1, 100))],
+                         ids=["3x37x45x300", "2x5x70x33", "7x1x1x100"])
+def test_gemm_split_k(be, trans, splits, mnk):
+    # Split-K, forced on small shapes: slices of k multiplied by separate blocks into a
+    # workspace, summed in order, then alpha and beta applied (C read once, at the end).
+    rng = np.random.default_rng(splits * 100 + sum(mnk))
+    (m, n, k), (ta, tb) = mnk, trans
+    a, b = operands(rng, m, n, k, ta, tb)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    out = be.asarray(c0)
+    old = be.mod._gemm_force_split(splits)
+    try:
+        be.mod.gemm(out, be.asarray(a), be.asarray(b), ta, tb, -0.75, 0.5, be.stream())
+    finally:
+        be.mod._gemm_force_split(old)
+    ref, scale = oracle(a, b, ta, tb, alpha=-0.75, beta=0.5, c0=c0)
+    assert_close(be.get(out), ref, scale, k)
+
+
+def test_gemm_splits_a_long_k_by_itself(be):
+    # 20 x 30 outputs (one tile) over k = 4096: chosen by size, split into four slices.
+    rng = np.random.default_rng(5)
+    m, n, k = 20, 30, 4096
+    a, b = operands(rng, m, n, k, False, True)
+    out = be.empty((m, n))
+    be.mod.gemm(out, be.asarray(a), be.asarray(b), False, True, 1.0, 0.0, be.stream())
+    ref, scale = oracle(a, b, False, True)
+    assert_close(be.get(out), ref, scale, k)
+
+
 @pytest.mark.parametrize(("alpha", "beta"), [(0.5, -1.25), (-2.0, 1.0), (0.0, 0.5)])
 @pytest.mark.parametrize("trans", [(False, False), (True, True)], ids=["NN", "TT"])
 def test_gemm_alpha_beta(be, alpha, beta, trans):

@@ -58,6 +58,25 @@ def test_linear_forward_backward(be, sizes, bias, relu):
         assert_close(be.get(db), db_ref, adz.sum(axis=0), n, "db")
 
 
+@pytest.mark.parametrize("relu", [False, True], ids=["none", "relu"])
+def test_linear_forward_split_k_epilogue(be, relu):
+    # The bias and ReLU of the fused epilogue, applied by split-K's second pass.
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 50)).astype(np.float32)
+    w = rng.standard_normal((7, 50)).astype(np.float32)
+    b = rng.standard_normal(7).astype(np.float32)
+    y = be.empty((6, 7))
+    old = be.mod._gemm_force_split(3)
+    try:
+        be.mod.linear_forward(y, be.asarray(x), be.asarray(w), be.asarray(b), relu, be.stream())
+    finally:
+        be.mod._gemm_force_split(old)
+    y_ref, _ = ref.linear_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                  "relu" if relu else None)
+    y_scale = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)).T + np.abs(b)
+    assert_close(be.get(y), y_ref, y_scale, 50, "y")
+
+
 def test_linear_backward_without_dx(be):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 4)).astype(np.float32)

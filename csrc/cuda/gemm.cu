@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cuda/cuda_compat.h"
+#include "cuda/workspace.h"
 
 #if defined(FASTLAYERS_CUDA_EMU)
 #define FL_LAUNCH_BOUNDS(n)
@@ -41,6 +42,7 @@ struct GemmDims {
   int64_t bias_inner;  // bias offset per inner batch index
   bool relu;
   bool vec_a, vec_b, vec_c;  // float4 access allowed (16-byte aligned, ld % 4 == 0)
+  int64_t k_split;           // > 0: split-K, blockIdx.z computes k in [z * k_split, (z+1) * k_split)
 };
 
 // Stage the BI x BK tile [i0, i0+BI) x [k0, k0+BK) of an (ni, nk) operand into S[kk][i]
@@ -119,9 +121,12 @@ __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
     for (int s = 0; s < TN; ++s) acc[r][s] = 0.0f;
   }
 
-  for (int64_t k0 = 0; k0 < d.k; k0 += BK) {
-    load_tile<BM, BK, NT, !TA>(As, a, d.lda, d.vec_a, d.m, d.k, i0, k0, t);
-    load_tile<BN, BK, NT, TB>(Bs, b, d.ldb, d.vec_b, d.n, d.k, j0, k0, t);
+  // This block's range of k: all of it, or its slice under split-K.
+  const int64_t k_begin = d.k_split > 0 ? z * d.k_split : 0;
+  const int64_t k_end = d.k_split > 0 ? (d.k - k_begin < d.k_split ? d.k : k_begin + d.k_split) : d.k;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
+    load_tile<BM, BK, NT, !TA>(As, a, d.lda, d.vec_a, d.m, k_end, i0, k0, t);
+    load_tile<BN, BK, NT, TB>(Bs, b, d.ldb, d.vec_b, d.n, k_end, j0, k0, t);
     __syncthreads();
     FL_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
@@ -190,7 +195,28 @@ __global__ void FL_LAUNCH_BOUNDS((BM / TM) * (BN / TN))
   }
 }
 
+// Split-K's second pass: C = epilogue(alpha * the sum of the `splits` partial products,
+// in slice order (deterministic)), one thread per element of C (m x n, not batched).
+__global__ void split_k_reduce_kernel(float* __restrict__ c, const float* __restrict__ partial,
+                                      const float* __restrict__ bias, GemmDims d, int64_t splits) {
+  const int64_t mn = d.m * d.n;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < mn; e += step) {
+    const int64_t i = e / d.n, j = e % d.n;
+    float acc = 0.0f;
+    for (int64_t s = 0; s < splits; ++s) acc += partial[s * mn + e];
+    const float old = d.beta != 0.0f ? c[i * d.ldc + j] : 0.0f;
+    const float bv = bias == nullptr ? 0.0f : bias[d.per_row ? i : j];
+    c[i * d.ldc + j] = finish(acc, old, bv, d);
+  }
+}
+
 int g_force_tile = 0;
+int g_force_split = 0;
+
+// Split-K (see gemm_ex): at least this long a k, at most this many partial floats.
+constexpr int64_t kSplitMinK = 2048;
+constexpr int64_t kSplitMaxFloats = int64_t(1) << 26;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
@@ -226,6 +252,12 @@ int gemm_force_tile(int mode) {
   return old;
 }
 
+int gemm_force_split(int splits) {
+  const int old = g_force_split;
+  g_force_split = splits;
+  return old;
+}
+
 void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
              int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
              const GemmBatch& batch, const GemmEpilogue& epi, cudaStream_t stream, const char* op) {
@@ -252,6 +284,39 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
   d.vec_c = aligned16(c) && ldc % 4 == 0 && batch.c_outer % 4 == 0 && batch.c_inner % 4 == 0;
   if (alpha == 0.0f) k = 0;      // BLAS: A and B are not read (NaN in them does not leak)
   if (k <= 0) a = b = nullptr;  // nothing is read; do not hand the kernel a dangling pointer
+
+  // Split-K: few tiles of C over a long k (a weight gradient: m x n = K x C*R*S, k =
+  // N*P*Q) would leave most of the GPU idle, each block running the whole of k. Then k is
+  // cut into slices that separate blocks multiply into a workspace (alpha 1, no epilogue),
+  // and a second pass sums the slices in order and applies alpha, beta, bias and ReLU.
+  const int64_t tiles64 = ((m + 63) / 64) * ((n + 63) / 64) * batch.count;
+  int64_t splits = g_force_split;
+  if (splits == 0 && batch.count == 1 && k >= kSplitMinK && tiles64 < 128) {
+    splits = std::min<int64_t>((256 + tiles64 - 1) / tiles64, k / 1024);  // about 256 blocks
+  }
+  if (splits > 1 && batch.count == 1 && k > 0) {
+    const int64_t k_split = ((k + splits - 1) / splits + 15) / 16 * 16;  // whole BK = 16 slices
+    splits = (k + k_split - 1) / k_split;
+    if (splits > 1 && splits * m * n <= kSplitMaxFloats) {
+      DeviceBuffer<float> part(splits * m * n, op, stream);
+      GemmDims dp = d;
+      dp.alpha = 1.0f;
+      dp.beta = 0.0f;
+      dp.relu = false;
+      dp.ldc = n;
+      dp.vec_c = n % 4 == 0 && aligned16(part.p);
+      dp.batch = GemmBatch{};
+      dp.batch.count = splits;
+      dp.batch.c_outer = m * n;
+      dp.k_split = k_split;
+      launch_tiles<64, 64, 16, 4, 4>(trans_a, trans_b, a, b, part.p, nullptr, dp, stream, op, sizes);
+      const int64_t blocks = std::min<int64_t>((m * n + 255) / 256, 4096);
+      FL_LAUNCH(split_k_reduce_kernel, static_cast<unsigned>(blocks), 256, 0, stream, c, part.p, epi.bias, d,
+                splits);
+      check_launch(op, sizes);
+      return;
+    }
+  }
 
   // The 128x128 tile needs enough tiles to fill the GPU (about two waves on a 132-SM
   // H100/H200); smaller problems get the 64x64 tile and four times more blocks.

@@ -59,6 +59,11 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float 
 // 64x64 tile (4x4 per thread), 2 the 128x128 tile (8x8 per thread). Returns the old mode.
 int gemm_force_tile(int mode);
 
+// For tests: split-K. 0 (default) splits a GEMM with few tiles of C and a long k by size,
+// -1 never splits, s >= 2 cuts k into (about) s slices whenever the GEMM is not batched.
+// Returns the old setting.
+int gemm_force_split(int splits);
+
 // The SGEMM ladder (gemm_ladder.cu): C (m, n) = A (m, k) @ B (k, n), all row-major and
 // C-contiguous, alpha 1, beta 0, with rung `rung` (0 .. gemm_rung_count() - 1).
 int gemm_rung_count();

@@ -80,6 +80,8 @@ FL_REGISTER_CUDA_BINDINGS(gemm, [](py::module_& m) {
   m.def("gemm_rungs", &gemm_rungs, "Names of the SGEMM ladder's rungs, in order (index = rung).");
   m.def("_gemm_force_tile", &cuda::gemm_force_tile, py::arg("mode"),
         "For tests: 0 = tile by size, 1 = the 64x64 tile, 2 = the 128x128 tile. Returns the old mode.");
+  m.def("_gemm_force_split", &cuda::gemm_force_split, py::arg("splits"),
+        "For tests: split-K. 0 = by size, -1 = never, s >= 2 = about s slices of k. Returns the old setting.");
 });
 
 }  // namespace fastlayers::cuda_bindings
