@@ -211,3 +211,14 @@ def test_conv2d_gpu_matches_emulator(case):
     scales = (o_abs,) + ref.conv2d_backward(np.abs(f64(dout)[0]), acache)
     for name, got, want, scale in zip(("out", "dx", "dw", "db"), on_gpu, on_emu, scales):
         assert_close(got, want.astype(np.float64), 2 * scale, n * g.p * g.q, name)
+
+
+def test_workspaces_keep_the_pool_memory():
+    # A workspace (here conv's im2col buffer) tells the stream-ordered pool to keep up to
+    # 2 GiB across synchronisations, instead of its default of handing everything back.
+    from fastlayers import _cuda_emu, cuda_emu, ops
+
+    x = cuda_emu.asarray(np.ones((1, 1, 5, 5), np.float32))
+    w = cuda_emu.asarray(np.ones((2, 1, 3, 3), np.float32))
+    ops.conv2d(x, w)
+    assert _cuda_emu.mempool_release_threshold() == 2 << 30

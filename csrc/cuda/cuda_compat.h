@@ -24,6 +24,8 @@
 // a kernel fault, or an emulator diagnostic) into a CudaError naming the op and sizes.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -82,8 +84,34 @@ inline void check_launch(const char* op, const std::string& sizes) {
 // A stream-ordered allocation (cudaMallocAsync: freeing it with cudaFreeAsync on the same
 // stream does not synchronise the device, unlike cudaFree) that throws OutOfMemory naming
 // the op and the bytes asked for.
+// The stream-ordered allocator's default pool hands its unused memory back to the driver
+// at every synchronisation unless told to keep some (its release threshold is 0 by
+// default): a workspace allocated anew after each synchronisation (a training step's loss
+// read back, a benchmark's timed call) would then cost a driver allocation every time.
+// Keep up to kPoolKeepBytes cached, set once per device on its first workspace.
+inline constexpr uint64_t kPoolKeepBytes = uint64_t(2) << 30;  // 2 GiB
+
+inline void keep_pool_memory() {
+  static std::atomic<uint64_t> done{0};  // bit d: device d's pool is set
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    (void)cudaGetLastError();
+    return;
+  }
+  const uint64_t bit = uint64_t(1) << dev;
+  if (done.load(std::memory_order_relaxed) & bit) return;
+  cudaMemPool_t pool = nullptr;
+  uint64_t keep = kPoolKeepBytes;
+  if (cudaDeviceGetDefaultMemPool(&pool, dev) != cudaSuccess ||
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess) {
+    (void)cudaGetLastError();  // a pool that cannot be tuned still allocates
+  }
+  done.fetch_or(bit);
+}
+
 template <typename T>
 T* device_alloc(size_t count, const char* op, cudaStream_t stream) {
+  keep_pool_memory();
   void* p = nullptr;
   const size_t bytes = count * sizeof(T);
   const cudaError_t err = cudaMallocAsync(&p, bytes, stream);

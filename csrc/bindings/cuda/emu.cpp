@@ -94,6 +94,8 @@ void bind(py::module_& m) {
   m.def("set_check_writers", [](bool on) { return ::fl_emu::set_check_writers(on); }, py::arg("on"),
         "Turn the one-writer check on or off (see cuda_emu.h); returns the previous setting.");
   m.def("check_writers", [] { return ::fl_emu::check_writers(); });
+  m.def("mempool_release_threshold", [] { return ::fl_emu::mempool_release_threshold(); },
+        "The default pool's release threshold as the kernels' launchers last set it (0: never set).");
 
   // Self-test kernels. Arrays are device arrays (EmuArray), as in the op bindings.
   namespace st = ::fl_emu::selftest;

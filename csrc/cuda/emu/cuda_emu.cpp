@@ -599,6 +599,8 @@ std::vector<int> scan_order(const ScheduleSetting& s, int n, uint64_t block_line
 // The one-writer check: which block changed each byte of the allocations a launch
 // received as pointer arguments.
 // ---------------------------------------------------------------------------------------
+std::atomic<uint64_t> g_release_threshold{0};  // as set with cudaMemPoolSetAttribute
+
 std::mutex g_atomic_mutex;
 std::unordered_set<uintptr_t> g_atomic_bytes;  // bytes changed by atomics in this launch
 
@@ -908,6 +910,8 @@ size_t memory_limit() {
 }
 
 uint64_t context_switches() { return g_switches.load(); }
+
+uint64_t mempool_release_threshold() { return g_release_threshold.load(); }
 
 bool set_check_writers(bool on) { return g_check_writers.exchange(on); }
 bool check_writers() { return g_check_writers.load(); }
@@ -1254,6 +1258,19 @@ cudaError_t cudaGetDeviceCount(int* count) {
 }
 cudaError_t cudaGetDevice(int* device) {
   if (device) *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  if (device != 0) {
+    return set_error(cudaErrorInvalidValue, cat("cudaDeviceGetDefaultMemPool(", device, "): the emulator has device 0 only"));
+  }
+  static int token = 0;  // a distinct non-null handle
+  if (pool) *pool = reinterpret_cast<cudaMemPool_t>(&token);
+  return cudaSuccess;
+}
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (pool == nullptr || value == nullptr) return set_error(cudaErrorInvalidValue, "cudaMemPoolSetAttribute: null argument");
+  if (attr == cudaMemPoolAttrReleaseThreshold) fl_emu::g_release_threshold = *static_cast<uint64_t*>(value);
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {

@@ -138,6 +138,14 @@ cudaError_t cudaFree(void* ptr);
 // cudaMalloc / cudaFree (the stream is ignored).
 inline cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t) { return cudaMalloc(ptr, bytes); }
 inline cudaError_t cudaFreeAsync(void* ptr, cudaStream_t) { return cudaFree(ptr); }
+// The pool behind them: its attributes are accepted and have no effect here.
+struct CUmemPoolHandle_st;
+using cudaMemPool_t = CUmemPoolHandle_st*;
+enum cudaMemPoolAttr {
+  cudaMemPoolAttrReleaseThreshold = 4,
+};
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
@@ -201,6 +209,10 @@ size_t memory_limit();
 
 // Number of fiber context switches so far (for tests of the emulator itself).
 uint64_t context_switches();
+
+// The default pool's release threshold, as last set with cudaMemPoolSetAttribute (0 until
+// then; it has no effect here).
+uint64_t mempool_release_threshold();
 
 // The one-writer check (on by default; FASTLAYERS_EMU_CHECK_WRITERS=0 turns it off): after
 // each block, the allocations a kernel received as pointer arguments are compared with a
