@@ -610,8 +610,9 @@ struct WriterCheck {
   struct Watched {
     char* user;
     size_t bytes;
+    size_t unit;  // bytes per element: the smallest pointee among the arguments into it
     std::vector<char> snap;
-    std::vector<uint32_t> writer;  // linear index of the block that changed the byte
+    std::vector<uint32_t> writer;  // per element: linear index of the block that changed it
   };
   std::vector<Watched> watched;
 
@@ -621,33 +622,39 @@ struct WriterCheck {
       const Allocation* a = p.ptr ? find_allocation(p.ptr, 0) : nullptr;
       if (a == nullptr || a->bytes == 0) continue;
       char* user = a->raw + kRedzone;
-      bool seen = false;
-      for (const Watched& w : watched) seen = seen || w.user == user;
-      if (seen) continue;
-      watched.push_back(Watched{user, a->bytes, std::vector<char>(user, user + a->bytes),
-                                std::vector<uint32_t>(a->bytes, kNoWriter)});
+      const size_t unit = std::max<size_t>(1, p.elem);
+      Watched* same = nullptr;
+      for (Watched& w : watched) same = w.user == user ? &w : same;
+      if (same != nullptr) {
+        same->unit = std::min(same->unit, unit);
+        continue;
+      }
+      watched.push_back(Watched{user, a->bytes, unit, std::vector<char>(user, user + a->bytes), {}});
     }
+    for (Watched& w : watched) w.writer.assign((w.bytes + w.unit - 1) / w.unit, kNoWriter);
     std::lock_guard<std::mutex> alk(g_atomic_mutex);
     g_atomic_bytes.clear();
   }
 
-  // After block `linear` ran: records the bytes it changed; "" or the first conflict.
+  // After block `linear` ran: records the elements it changed; "" or the first conflict.
+  // (By element, not byte: 2.0f -> 3.0f changes byte 2, while 0.0f -> 2.0f changed byte 3.)
   std::string after_block(uint64_t linear, const dim3& g) {
     const auto me = static_cast<uint32_t>(std::min<uint64_t>(linear, kNoWriter - 1));
     for (Watched& w : watched) {
       if (std::memcmp(w.user, w.snap.data(), w.bytes) == 0) continue;
       std::lock_guard<std::mutex> alk(g_atomic_mutex);
-      for (size_t o = 0; o < w.bytes; ++o) {
-        if (w.user[o] == w.snap[o]) continue;
-        w.snap[o] = w.user[o];
+      for (size_t e = 0; e < w.writer.size(); ++e) {
+        const size_t o = e * w.unit, len = std::min(w.unit, w.bytes - o);
+        if (std::memcmp(w.user + o, w.snap.data() + o, len) == 0) continue;
+        std::memcpy(w.snap.data() + o, w.user + o, len);
         if (g_atomic_bytes.count(reinterpret_cast<uintptr_t>(w.user + o))) continue;
-        const uint32_t first = w.writer[o];
+        const uint32_t first = w.writer[e];
         if (first == kNoWriter || first == me) {
-          w.writer[o] = me;
+          w.writer[e] = me;
           continue;
         }
-        return cat("blocks ", block_str(first, g), " and ", block_str(me, g), " both wrote byte ", o,
-                   " (float element ", o / 4, ") of the allocation of ", w.bytes, " bytes at 0x", std::hex,
+        return cat("blocks ", block_str(first, g), " and ", block_str(me, g), " both wrote element ", e, " (",
+                   w.unit, " bytes at offset ", o, ") of the allocation of ", w.bytes, " bytes at 0x", std::hex,
                    reinterpret_cast<uintptr_t>(w.user), std::dec,
                    " without atomics; blocks run concurrently on a GPU, so this is a race: give each output "
                    "element one writing block, or use atomics");

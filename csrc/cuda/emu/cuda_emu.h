@@ -216,8 +216,9 @@ uint64_t mempool_release_threshold();
 
 // The one-writer check (on by default; FASTLAYERS_EMU_CHECK_WRITERS=0 turns it off): after
 // each block, the allocations a kernel received as pointer arguments are compared with a
-// snapshot, and a byte changed by two different blocks of one launch fails the launch,
-// naming both blocks, unless every change to it was made by an atomic. On a GPU blocks run
+// snapshot, element by element (the pointer argument's element type), and an element
+// changed by two different blocks of one launch fails the launch, naming both blocks,
+// unless atomics changed it. On a GPU blocks run
 // concurrently, so such a pair is a race. Returns the previous setting.
 bool set_check_writers(bool on);
 bool check_writers();
@@ -292,6 +293,7 @@ inline int vote_all(Site s, unsigned mask, int pred) {
 struct PointerArg {
   int index;  // position in the argument list
   const void* ptr;
+  size_t elem;  // size of the pointee (1 for void): the unit of the one-writer check
 };
 
 struct LaunchSpec {
@@ -315,7 +317,10 @@ void collect_pointers(const Tuple& t, std::vector<PointerArg>& out, std::index_s
       [&] {
         using E = std::tuple_element_t<I, Tuple>;
         if constexpr (std::is_pointer_v<E>) {
-          out.push_back(PointerArg{static_cast<int>(I), reinterpret_cast<const void*>(std::get<I>(t))});
+          using Pointee = std::remove_cv_t<std::remove_pointer_t<E>>;
+          size_t elem = 1;
+          if constexpr (!std::is_void_v<Pointee>) elem = sizeof(Pointee);
+          out.push_back(PointerArg{static_cast<int>(I), reinterpret_cast<const void*>(std::get<I>(t)), elem});
         }
       }(),
       ...);
