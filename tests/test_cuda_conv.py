@@ -102,6 +102,19 @@ def test_conv2d_chunked_workspace(be, case):
         be.mod._conv2d_workspace_limit(old)
 
 
+@pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[8]], ids=conv_id)
+def test_conv2d_split_k(be, case):
+    """Every GEMM that is not batched through split-K, one image per chunk: the forward's
+    bias epilogue, backward-data's columns, and dw accumulating (beta 1) across chunks in
+    split-K's second pass."""
+    old_ws, old_split = be.mod._conv2d_workspace_limit(16), be.mod._gemm_force_split(3)
+    try:
+        check_conv2d(be, case, seed=98)
+    finally:
+        be.mod._conv2d_workspace_limit(old_ws)
+        be.mod._gemm_force_split(old_split)
+
+
 def test_conv2d_backward_data_init(be):
     rng = np.random.default_rng(4)
     x_shape, w = (2, 4, 5, 6), rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
