@@ -393,33 +393,41 @@ constexpr int warpSize = 32;
 // ---------------------------------------------------------------------------------------
 // Atomics (std::atomic_ref: real atomics, so the threads engine is race-free here too).
 // ---------------------------------------------------------------------------------------
-template <typename T>
-inline T fl_emu_atomic_add(T* p, T v) {
-  ::fl_emu::note_atomic(p);
-  return std::atomic_ref<T>(*p).fetch_add(v);
-}
-inline float atomicAdd(float* p, float v) { return fl_emu_atomic_add(p, v); }
-inline double atomicAdd(double* p, double v) { return fl_emu_atomic_add(p, v); }
-inline int atomicAdd(int* p, int v) { return fl_emu_atomic_add(p, v); }
-inline unsigned atomicAdd(unsigned* p, unsigned v) { return fl_emu_atomic_add(p, v); }
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return fl_emu_atomic_add(p, v); }
-template <typename T>
-inline T fl_emu_atomic_sub(T* p, T v) {
-  ::fl_emu::note_atomic(p);
-  return std::atomic_ref<T>(*p).fetch_sub(v);
-}
-inline int atomicSub(int* p, int v) { return fl_emu_atomic_sub(p, v); }
-inline unsigned atomicSub(unsigned* p, unsigned v) { return fl_emu_atomic_sub(p, v); }
-
+// Every atomic goes through fl_emu_atomic: it notes the address for the one-writer check,
+// then applies `op` to a std::atomic_ref of the target.
 template <typename T, typename Op>
-inline T fl_emu_atomic_update(T* p, Op op) {
+inline T fl_emu_atomic(T* p, Op op) {
   ::fl_emu::note_atomic(p);
   std::atomic_ref<T> a(*p);
-  T old = a.load();
-  while (!a.compare_exchange_weak(old, op(old))) {
-  }
-  return old;
+  return op(a);
 }
+// A read-modify-write by compare-and-swap: new value f(old); returns old.
+template <typename T, typename F>
+inline T fl_emu_atomic_update(T* p, F f) {
+  return fl_emu_atomic(p, [&](std::atomic_ref<T>& a) {
+    T old = a.load();
+    while (!a.compare_exchange_weak(old, f(old))) {
+    }
+    return old;
+  });
+}
+
+#define FL_EMU_ATOMIC(name, T, expr) \
+  inline T name(T* p, T v) {         \
+    return fl_emu_atomic(p, [v](std::atomic_ref<T>& a) { return expr; }); \
+  }
+FL_EMU_ATOMIC(atomicAdd, float, a.fetch_add(v))
+FL_EMU_ATOMIC(atomicAdd, double, a.fetch_add(v))
+FL_EMU_ATOMIC(atomicAdd, int, a.fetch_add(v))
+FL_EMU_ATOMIC(atomicAdd, unsigned, a.fetch_add(v))
+FL_EMU_ATOMIC(atomicAdd, unsigned long long, a.fetch_add(v))
+FL_EMU_ATOMIC(atomicSub, int, a.fetch_sub(v))
+FL_EMU_ATOMIC(atomicSub, unsigned, a.fetch_sub(v))
+FL_EMU_ATOMIC(atomicExch, int, a.exchange(v))
+FL_EMU_ATOMIC(atomicExch, unsigned, a.exchange(v))
+FL_EMU_ATOMIC(atomicExch, float, a.exchange(v))
+#undef FL_EMU_ATOMIC
+
 inline int atomicMax(int* p, int v) { return fl_emu_atomic_update(p, [v](int o) { return o > v ? o : v; }); }
 inline unsigned atomicMax(unsigned* p, unsigned v) {
   return fl_emu_atomic_update(p, [v](unsigned o) { return o > v ? o : v; });
@@ -431,23 +439,16 @@ inline unsigned atomicMin(unsigned* p, unsigned v) {
 
 template <typename T>
 inline T fl_emu_atomic_cas(T* p, T compare, T value) {
-  ::fl_emu::note_atomic(p);
-  std::atomic_ref<T>(*p).compare_exchange_strong(compare, value);
-  return compare;  // the old value either way
+  return fl_emu_atomic(p, [&](std::atomic_ref<T>& a) {
+    a.compare_exchange_strong(compare, value);
+    return compare;  // the old value either way
+  });
 }
 inline int atomicCAS(int* p, int c, int v) { return fl_emu_atomic_cas(p, c, v); }
 inline unsigned atomicCAS(unsigned* p, unsigned c, unsigned v) { return fl_emu_atomic_cas(p, c, v); }
 inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long c, unsigned long long v) {
   return fl_emu_atomic_cas(p, c, v);
 }
-template <typename T>
-inline T fl_emu_atomic_exch(T* p, T v) {
-  ::fl_emu::note_atomic(p);
-  return std::atomic_ref<T>(*p).exchange(v);
-}
-inline int atomicExch(int* p, int v) { return fl_emu_atomic_exch(p, v); }
-inline unsigned atomicExch(unsigned* p, unsigned v) { return fl_emu_atomic_exch(p, v); }
-inline float atomicExch(float* p, float v) { return fl_emu_atomic_exch(p, v); }
 
 // ---------------------------------------------------------------------------------------
 // Math and bit intrinsics.
