@@ -202,6 +202,17 @@ __global__ void rung_warptile(const float* a, const float* b, float* c, int64_t 
 }
 
 // ---- rung 7: double buffering ----------------------------------------------------------
+// dst <- p[at .. at + 4), of which the first `room` lie inside the matrix (zeros past
+// them): one float4 when `vec` allows and all four are inside.
+__device__ __forceinline__ void load4(float (&dst)[4], const float* p, int64_t at, int64_t room, bool vec) {
+  if (vec && room >= 4) {
+    const float4 v = *reinterpret_cast<const float4*>(p + at);
+    dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
+  } else {
+    for (int x = 0; x < 4; ++x) dst[x] = x < room ? p[at + x] : 0.0f;
+  }
+}
+
 // BM = BN = 128, BK = 8, TM = TN = 8, 256 threads: each thread moves one float4 of the A
 // slice (4 consecutive k of one row, stored k-major) and one of the B slice (4 consecutive
 // n of one k) per step. While slice s is multiplied out of buffer s % 2, slice s + 1 is
@@ -219,20 +230,9 @@ __global__ void __launch_bounds__(256)
   const int bk = t / (BN / 4), bn = (t % (BN / 4)) * 4;  // its B group: k bk, columns bn..bn+3
   float pa[4], pb[4];                                     // the next slice, in flight
   auto fetch = [&](int64_t k0) {
-    const int64_t i = i0 + ar, ka = k0 + ak;
-    if (vec && i < m && ka + 3 < k) {
-      const float4 v = *reinterpret_cast<const float4*>(a + i * k + ka);
-      pa[0] = v.x, pa[1] = v.y, pa[2] = v.z, pa[3] = v.w;
-    } else {
-      for (int x = 0; x < 4; ++x) pa[x] = (i < m && ka + x < k) ? a[i * k + ka + x] : 0.0f;
-    }
-    const int64_t kb = k0 + bk, j = j0 + bn;
-    if (vec && kb < k && j + 3 < n) {
-      const float4 v = *reinterpret_cast<const float4*>(b + kb * n + j);
-      pb[0] = v.x, pb[1] = v.y, pb[2] = v.z, pb[3] = v.w;
-    } else {
-      for (int x = 0; x < 4; ++x) pb[x] = (kb < k && j + x < n) ? b[kb * n + j + x] : 0.0f;
-    }
+    const int64_t i = i0 + ar, ka = k0 + ak, kb = k0 + bk, j = j0 + bn;
+    load4(pa, a, i * k + ka, i < m ? k - ka : 0, vec);
+    load4(pb, b, kb * n + j, kb < k ? n - j : 0, vec);
   };
   auto stash = [&](int buf) {
     for (int x = 0; x < 4; ++x) As[buf][ak + x][ar] = pa[x];

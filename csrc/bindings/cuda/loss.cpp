@@ -52,15 +52,27 @@ CrossEntropyShape cross_entropy_shape(const DeviceView& logits, const DeviceView
   return s;
 }
 
+// The checked arguments of a cross-entropy forward: stats (n, 2) out, logits (n, c),
+// labels (n,) int64.
+struct CrossEntropyForward {
+  DeviceView stats, logits, labels;
+  CrossEntropyShape shape;
+  const int64_t* label_data() const { return static_cast<const int64_t*>(labels.data); }
+};
+CrossEntropyForward cross_entropy_forward_args(const py::object& stats, const py::object& logits,
+                                               const py::object& labels) {
+  CrossEntropyForward f{{}, device_view(logits, "logits", 2), device_view(labels, "labels", 1, "<i8"), {}};
+  f.shape = cross_entropy_shape(f.logits, f.labels);
+  f.stats = device_output(stats, "stats", 2);
+  require_shape(f.stats, {f.shape.n, 2}, "stats");
+  return f;
+}
+
 double cross_entropy_forward_binding(py::object stats, py::object logits, py::object labels, uintptr_t stream) {
-  const DeviceView lv = device_view(logits, "logits", 2);
-  const DeviceView yv = device_view(labels, "labels", 1, "<i8");
-  const CrossEntropyShape s = cross_entropy_shape(lv, yv);
-  const DeviceView sv = device_output(stats, "stats", 2);
-  require_shape(sv, {s.n, 2}, "stats");
+  const CrossEntropyForward f = cross_entropy_forward_args(stats, logits, labels);
   py::gil_scoped_release release;
-  return fastlayers::cuda::softmax_cross_entropy_forward(sv.f32(), lv.f32(), static_cast<const int64_t*>(yv.data),
-                                                         s, as_stream(stream));
+  return fastlayers::cuda::softmax_cross_entropy_forward(f.stats.f32(), f.logits.f32(), f.label_data(), f.shape,
+                                                         as_stream(stream));
 }
 
 // The forwards' "_to" forms: loss, a 0-d float32 device array, <- scale * the sum; they
@@ -70,14 +82,10 @@ float* loss_output(const py::object& loss) { return device_output(loss, "loss", 
 void cross_entropy_forward_to_binding(py::object loss, py::object stats, py::object logits, py::object labels,
                                       double scale, uintptr_t stream) {
   float* out = loss_output(loss);
-  const DeviceView lv = device_view(logits, "logits", 2);
-  const DeviceView yv = device_view(labels, "labels", 1, "<i8");
-  const CrossEntropyShape s = cross_entropy_shape(lv, yv);
-  const DeviceView sv = device_output(stats, "stats", 2);
-  require_shape(sv, {s.n, 2}, "stats");
+  const CrossEntropyForward f = cross_entropy_forward_args(stats, logits, labels);
   py::gil_scoped_release release;
-  fastlayers::cuda::softmax_cross_entropy_forward_to(out, sv.f32(), lv.f32(), static_cast<const int64_t*>(yv.data),
-                                                     scale, s, as_stream(stream));
+  fastlayers::cuda::softmax_cross_entropy_forward_to(out, f.stats.f32(), f.logits.f32(), f.label_data(), scale,
+                                                     f.shape, as_stream(stream));
 }
 
 void cross_entropy_backward_binding(py::object dlogits, py::object stats, py::object logits, py::object labels,
